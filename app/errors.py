@@ -1,0 +1,104 @@
+"""The one API error type and the handlers that turn every failure into OpenAI's error envelope."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from models.interface import ModelInputError
+
+log = logging.getLogger("speech_gateway.errors")
+
+
+class APIError(Exception):
+    """An error the client can act on: status, OpenAI `type`, the `param` to change, a `code`."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type
+        self.param = param
+        self.code = code
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+
+def bad_request(message: str, param: str | None = None, code: str | None = None) -> APIError:
+    return APIError(400, message, param=param, code=code)
+
+
+def error_response(error: APIError) -> JSONResponse:
+    return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
+
+
+_STATUS_TYPES = {
+    401: ("invalid_request_error", "invalid_api_key"),
+    404: ("invalid_request_error", "not_found"),
+    405: ("invalid_request_error", "method_not_allowed"),
+    413: ("invalid_request_error", "request_too_large"),
+    429: ("rate_limit_error", "rate_limit_exceeded"),
+}
+
+
+def _from_http_exception(exc: StarletteHTTPException) -> APIError:
+    kind, code = _STATUS_TYPES.get(exc.status_code, ("invalid_request_error", None))
+    if exc.status_code >= 500:
+        kind = "server_error"
+    message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    return APIError(exc.status_code, message, type=kind, code=code, headers=dict(exc.headers or {}))
+
+
+def _from_validation_error(exc: RequestValidationError) -> APIError:
+    first = exc.errors()[0] if exc.errors() else {}
+    location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "form")]
+    param = ".".join(location) or None
+    return bad_request(f"invalid value for {param or 'the request'}: {first.get('msg', 'invalid')}", param)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every exception becomes `{"error": {...}}`; no stack trace leaves the server."""
+
+    async def on_api_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, APIError)
+        return error_response(exc)
+
+    async def on_model_input(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ModelInputError)
+        return error_response(bad_request(str(exc), exc.param, exc.code))
+
+    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        return error_response(_from_http_exception(exc))
+
+    async def on_validation(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return error_response(_from_validation_error(exc))
+
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(
+            APIError(500, "the server failed to process the request", type="server_error", code="internal_error")
+        )
+
+    app.add_exception_handler(APIError, on_api_error)
+    app.add_exception_handler(ModelInputError, on_model_input)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(Exception, on_unexpected)

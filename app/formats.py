@@ -1,0 +1,105 @@
+"""Transcript -> the body of each OpenAI response format (json, text, srt, vtt, verbose_json)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from app.pipeline import Transcript
+from app.protocol import (
+    DurationUsage,
+    Logprob,
+    SegmentJSON,
+    TranscriptionJSON,
+    TranscriptionVerboseJSON,
+)
+from models.interface import Segment
+
+TEXT_MEDIA_TYPES = {"text": "text/plain", "srt": "application/x-subrip", "vtt": "text/vtt"}
+
+
+def usage(duration: float) -> DurationUsage:
+    # OpenAI bills whole seconds, rounded up.
+    return DurationUsage(seconds=max(1, math.ceil(duration)) if duration > 0 else 0)
+
+
+def timestamp(seconds: float, decimal: str) -> str:
+    millis = max(0, round(seconds * 1000))
+    hours, millis = divmod(millis, 3_600_000)
+    minutes, millis = divmod(millis, 60_000)
+    secs, millis = divmod(millis, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{decimal}{millis:03d}"
+
+
+def _cues(segments: list[Segment]) -> list[Segment]:
+    return [s for s in segments if s.text.strip()]
+
+
+def to_srt(transcript: Transcript) -> str:
+    blocks = [
+        f"{i}\n{timestamp(s.start, ',')} --> {timestamp(s.end, ',')}\n{s.text.strip()}\n"
+        for i, s in enumerate(_cues(transcript.segments), start=1)
+    ]
+    return "\n".join(blocks)
+
+
+def to_vtt(transcript: Transcript) -> str:
+    blocks = [
+        f"{timestamp(s.start, '.')} --> {timestamp(s.end, '.')}\n{s.text.strip()}\n" for s in _cues(transcript.segments)
+    ]
+    return "WEBVTT\n\n" + "\n".join(blocks)
+
+
+def to_text(transcript: Transcript) -> str:
+    return transcript.text + "\n"
+
+
+def logprobs_of(segments: list[Segment]) -> list[Logprob]:
+    return [Logprob(token=lp.token, logprob=lp.logprob, bytes=lp.bytes) for s in segments for lp in s.logprobs]
+
+
+def to_json(transcript: Transcript, include_logprobs: bool = False) -> dict[str, Any]:
+    body = TranscriptionJSON(
+        text=transcript.text,
+        usage=usage(transcript.duration),
+        logprobs=logprobs_of(transcript.segments) if include_logprobs else None,
+    )
+    return body.model_dump(exclude_none=True)
+
+
+def segment_json(i: int, s: Segment) -> SegmentJSON:
+    return SegmentJSON(
+        id=i,
+        # OpenAI's `seek`: the window's start in 10 ms frames.
+        seek=round(s.start * 100),
+        start=round(s.start, 2),
+        end=round(s.end, 2),
+        text=s.text,
+        tokens=s.tokens,
+        temperature=s.temperature,
+        avg_logprob=s.avg_logprob,
+        compression_ratio=s.compression_ratio,
+        no_speech_prob=s.no_speech_prob,
+    )
+
+
+def to_verbose_json(transcript: Transcript) -> dict[str, Any]:
+    body = TranscriptionVerboseJSON(
+        task=transcript.task,
+        language=transcript.language_name or (transcript.language or ""),
+        duration=round(transcript.duration, 3),
+        text=transcript.text,
+        segments=[segment_json(i, s) for i, s in enumerate(transcript.segments)],
+        usage=usage(transcript.duration),
+    )
+    return body.model_dump(exclude_none=True)
+
+
+def render(transcript: Transcript, response_format: str, include_logprobs: bool = False) -> tuple[Any, str]:
+    """(body, media type): a dict for the JSON formats, a string for the text ones."""
+    if response_format == "json":
+        return to_json(transcript, include_logprobs), "application/json"
+    if response_format == "verbose_json":
+        return to_verbose_json(transcript), "application/json"
+    text = {"text": to_text, "srt": to_srt, "vtt": to_vtt}[response_format](transcript)
+    return text, TEXT_MEDIA_TYPES[response_format]

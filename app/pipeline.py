@@ -1,0 +1,218 @@
+"""One request from audio to a Transcript: split, detect language, decode every piece at once, merge."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Protocol
+
+from app.audio import Audio, check_length, decode, is_silent, resample, split_windows
+from models.interface import (
+    DecodeOptions,
+    GenerationRequest,
+    GenerationResult,
+    Segment,
+    SpeechToTextConfig,
+    Task,
+    TranscriptionModel,
+)
+
+log = logging.getLogger("speech_gateway.pipeline")
+
+# A window whose transcript stops this far before its end has its tail read again.
+MIN_TAIL_S = 1.0
+MAX_REREADS = 3
+# Windows tried, in order, for language detection before settling on the best guess.
+DETECTION_WINDOWS = 3
+NO_SPEECH_THRESHOLD = 0.6
+
+
+class Engine(Protocol):
+    """What the pipeline needs of an engine; `app.engine.VllmEngine` is the real one."""
+
+    async def generate(self, request: GenerationRequest, request_id: str) -> GenerationResult: ...
+
+    async def check_health(self) -> bool: ...
+
+    def shutdown(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Transcript:
+    task: Task
+    language: str | None
+    duration: float
+    segments: list[Segment] = field(default_factory=list)
+    # How OpenAI reports the language: its lowercase English name.
+    language_name: str = ""
+
+    @property
+    def text(self) -> str:
+        return "".join(segment.text for segment in self.segments).strip()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A request ready to decode: the audio at the model's rate, its pieces, the final options."""
+
+    audio: Audio
+    windows: list[tuple[int, int]]
+    options: DecodeOptions
+    stt: SpeechToTextConfig
+
+
+class Transcriber:
+    """Runs requests of one model on one engine."""
+
+    def __init__(self, model: TranscriptionModel, engine: Engine, decode_workers: int = 2) -> None:
+        self.model = model
+        self.engine = engine
+        self._executor = ThreadPoolExecutor(max_workers=decode_workers, thread_name_prefix="decode")
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    # -- audio --------------------------------------------------------------------------------
+    def _load(self, path: Path, task: Task, max_seconds: float) -> Audio:
+        stt = self.model.get_speech_to_text_config(task)
+        audio = resample(decode(path, max_seconds), stt.sample_rate)
+        check_length(audio)
+        return audio
+
+    async def load_audio(self, path: Path, task: Task, max_seconds: float) -> Audio:
+        """Decode and resample off the event loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._load, path, task, max_seconds)
+
+    # -- planning -----------------------------------------------------------------------------
+    async def plan(self, audio: Audio, options: DecodeOptions, request_id: str) -> Plan:
+        self.model.validate_options(options)
+        options = replace(options, language=self.model.validate_language(options.language))
+        candidates = tuple(self.model.validate_language(c) or c for c in options.candidate_languages)
+        options = replace(options, candidate_languages=candidates)
+        stt = self.model.get_speech_to_text_config(options.task)
+        windows = (
+            split_windows(
+                audio.samples,
+                audio.sample_rate,
+                stt.max_audio_clip_s,
+                stt.overlap_chunk_second,
+                stt.min_energy_split_window_size,
+            )
+            if stt.allow_audio_chunking
+            else [(0, len(audio.samples))]
+        )
+        if options.language is None and self.model.supports_language_detection:
+            language = await self._detect_language(audio, windows, options, stt, request_id)
+            options = replace(options, language=language)
+        return Plan(audio, windows, options, stt)
+
+    async def _detect_language(
+        self,
+        audio: Audio,
+        windows: Sequence[tuple[int, int]],
+        options: DecodeOptions,
+        stt: SpeechToTextConfig,
+        request_id: str,
+    ) -> str | None:
+        """The language of the first window that holds speech (the best guess if none does)."""
+        best = None
+        tried = 0
+        for i, (start, end) in enumerate(windows):
+            piece = audio.samples[start:end]
+            if is_silent(piece):
+                continue
+            request = self.model.get_language_detection_prompt(piece, stt, options.candidate_languages)
+            result = await self.engine.generate(request, f"{request_id}-lang{i}")
+            guess = self.model.parse_language_detection(result, options.candidate_languages)
+            if best is None or guess.no_speech_prob < best.no_speech_prob:
+                best = guess
+            tried += 1
+            if guess.no_speech_prob < NO_SPEECH_THRESHOLD or tried >= DETECTION_WINDOWS:
+                break
+        if best is not None:
+            log.debug("detected language %s (p=%.2f)", best.language, best.probability)
+        return best.language if best else None
+
+    # -- decoding -----------------------------------------------------------------------------
+    async def _window(self, plan: Plan, start: int, end: int, request_id: str, depth: int = 0) -> list[Segment]:
+        """Segments of samples [start, end): fallback temperatures, then the unread tail again."""
+        rate = plan.audio.sample_rate
+        piece = plan.audio.samples[start:end]
+        if is_silent(piece):
+            return []
+        window_s, offset_s = len(piece) / rate, start / rate
+        options = plan.options
+        temperatures = self.model.fallback_temperatures if options.temperature == 0 else [options.temperature]
+        attempts = []
+        for temperature in temperatures:
+            request = self.model.get_generation_prompt(piece, plan.stt, options, temperature)
+            result = await self.engine.generate(request, f"{request_id}-d{depth}-t{temperature:g}")
+            attempts.append(self.model.parse_window(result, window_s, offset_s, temperature))
+            if not attempts[-1].retry:
+                break
+        # When every temperature asked for another try, keep the most confident reading.
+        outcome = attempts[-1] if not attempts[-1].retry else max(attempts, key=lambda a: a.score)
+        segments = list(outcome.segments)
+        if depth < MAX_REREADS and window_s - outcome.consumed_s > MIN_TAIL_S and not outcome.no_speech:
+            tail = start + max(1, int(outcome.consumed_s * rate))
+            segments += await self._window(plan, tail, end, request_id, depth + 1)
+        return segments
+
+    async def windows(self, plan: Plan, request_id: str) -> AsyncIterator[list[Segment]]:
+        """Each window's segments, in order, as soon as it and all before it are done.
+
+        Every window is submitted at once; leaving early cancels (and so aborts) the rest.
+        """
+        tasks = [
+            asyncio.create_task(self._window(plan, start, end, f"{request_id}-w{i}"))
+            for i, (start, end) in enumerate(plan.windows)
+        ]
+        try:
+            for task in tasks:
+                yield await task
+        finally:
+            pending = [task for task in tasks if not task.done()]
+            for task in pending:
+                task.cancel()
+            if pending:
+                with contextlib.suppress(Exception):
+                    await asyncio.gather(*pending, return_exceptions=True)
+
+    async def transcribe(self, audio: Audio, options: DecodeOptions, request_id: str) -> Transcript:
+        plan = await self.plan(audio, options, request_id)
+        segments: list[Segment] = []
+        async for window in self.windows(plan, request_id):
+            segments.extend(window)
+        return self.transcript(plan, segments)
+
+    def transcript(self, plan: Plan, segments: list[Segment]) -> Transcript:
+        language = plan.options.language
+        return Transcript(
+            task=plan.options.task,
+            language=language,
+            duration=plan.audio.duration,
+            segments=merge(segments),
+            language_name=self.model.supported_languages.get(language or "", language or ""),
+        )
+
+
+def merge(segments: list[Segment]) -> list[Segment]:
+    """Segments in time order; a segment repeating the previous text over the same time is dropped."""
+    out: list[Segment] = []
+    for segment in sorted(segments, key=lambda s: (s.start, s.end)):
+        if out and _duplicate(out[-1], segment):
+            continue
+        out.append(segment)
+    return out
+
+
+def _duplicate(previous: Segment, segment: Segment) -> bool:
+    overlap = min(previous.end, segment.end) - max(previous.start, segment.start)
+    shorter = min(previous.end - previous.start, segment.end - segment.start)
+    return segment.text.strip() == previous.text.strip() and overlap > 0.5 * max(shorter, 0.01)

@@ -1,0 +1,151 @@
+"""`POST /v1/audio/transcriptions` and `/v1/audio/translations`, as OpenAI shapes them."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+
+from app.audio import Audio
+from app.errors import APIError
+from app.formats import logprobs_of, render, usage
+from app.pipeline import Plan
+from app.protocol import TextDeltaEvent, TextDoneEvent, TranscriptionParams, parse_params, upload_of
+from app.routes.models import model_not_found
+from app.state import Runtime, get_runtime
+from app.upload import parse_form
+from models.interface import DecodeOptions, Task
+
+router = APIRouter(prefix="/v1/audio", tags=["audio"])
+
+# Shown in the OpenAPI document: the body is multipart, parsed by app.upload.
+_FORM_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file", "model"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "model": {"type": "string"},
+                        "language": {"type": "string"},
+                        "prompt": {"type": "string"},
+                        "response_format": {
+                            "type": "string",
+                            "enum": ["json", "text", "srt", "verbose_json", "vtt"],
+                        },
+                        "temperature": {"type": "number", "minimum": 0, "maximum": 1},
+                        "timestamp_granularities[]": {"type": "array", "items": {"type": "string"}},
+                        "stream": {"type": "boolean"},
+                        "include[]": {"type": "array", "items": {"type": "string"}},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+async def _read_request(request: Request, runtime: Runtime, task: Task) -> tuple[TranscriptionParams, Audio]:
+    """Parse the form, check the model, decode the upload; the spooled file is gone on return."""
+    settings = runtime.settings
+    form = await parse_form(
+        request.headers.get("content-type"), request.stream(), limit_bytes=settings.max_upload_bytes
+    )
+    try:
+        params = parse_params(form, task)
+        if not runtime.serves(params.model):
+            raise model_not_found(params.model)
+        _check_supported(params)
+        upload = upload_of(form)
+        audio = await runtime.transcriber.load_audio(upload.path, task, settings.max_audio_seconds)
+    finally:
+        form.close()
+    return params, audio
+
+
+def _check_supported(params: TranscriptionParams) -> None:
+    if "word" in params.timestamp_granularities:
+        raise APIError(
+            400,
+            "word timestamps are not supported by this server yet; use timestamp_granularities[]=segment",
+            param="timestamp_granularities",
+            code="unsupported_granularity",
+        )
+
+
+def _options(params: TranscriptionParams) -> DecodeOptions:
+    return DecodeOptions(
+        task=params.task,
+        language=params.language,
+        prompt=params.prompt,
+        temperature=params.temperature,
+        candidate_languages=params.languages,
+        want_logprobs=params.include_logprobs,
+    )
+
+
+def _sse(payload: dict[str, Any]) -> str:
+    return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
+
+
+async def _events(runtime: Runtime, plan: Plan, params: TranscriptionParams, request_id: str) -> AsyncIterator[str]:
+    """`transcript.text.delta` per finished window, in order, then `transcript.text.done`."""
+    segments = []
+    started = False
+    try:
+        async for window in runtime.transcriber.windows(plan, request_id):
+            segments.extend(window)
+            delta = "".join(s.text for s in window)
+            if not started:
+                delta = delta.lstrip()
+            if not delta:
+                continue
+            started = True
+            event = TextDeltaEvent(delta=delta, logprobs=logprobs_of(window) if params.include_logprobs else None)
+            yield _sse(event.model_dump(exclude_none=True))
+        transcript = runtime.transcriber.transcript(plan, segments)
+        done = TextDoneEvent(
+            text=transcript.text,
+            logprobs=logprobs_of(transcript.segments) if params.include_logprobs else None,
+            usage=usage(transcript.duration),
+        )
+        yield _sse(done.model_dump(exclude_none=True))
+    except APIError as error:
+        yield _sse(error.body())
+
+
+async def _handle(request: Request, runtime: Runtime, task: Task) -> Response:
+    params, audio = await _read_request(request, runtime, task)
+    request_id = uuid.uuid4().hex
+    transcriber = runtime.transcriber
+    if params.stream:
+        plan = await transcriber.plan(audio, _options(params), request_id)
+        return StreamingResponse(
+            _events(runtime, plan, params, request_id),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+    transcript = await transcriber.transcribe(audio, _options(params), request_id)
+    body, media_type = render(transcript, params.response_format, params.include_logprobs)
+    if isinstance(body, str):
+        return PlainTextResponse(body, media_type=media_type)
+    return JSONResponse(body)
+
+
+@router.post("/transcriptions", openapi_extra=_FORM_DOC)
+async def transcriptions(request: Request, runtime: Annotated[Runtime, Depends(get_runtime)]) -> Response:
+    """Transcribe audio into the input language."""
+    return await _handle(request, runtime, "transcribe")
+
+
+@router.post("/translations", openapi_extra=_FORM_DOC)
+async def translations(request: Request, runtime: Annotated[Runtime, Depends(get_runtime)]) -> Response:
+    """Translate audio into English."""
+    return await _handle(request, runtime, "translate")

@@ -1,0 +1,197 @@
+"""Streaming multipart parsing: the file part spooled to a temporary file under a size cap."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+from urllib.parse import parse_qsl
+
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from app.errors import APIError, bad_request
+
+MAX_FIELD_BYTES = 256 * 1024
+MAX_FIELDS = 200
+
+
+@dataclass
+class UploadedFile:
+    path: Path
+    filename: str
+    content_type: str
+    size: int
+
+
+@dataclass
+class ParsedForm:
+    """Text fields (each name may repeat) and uploaded files; `close()` removes the files."""
+
+    fields: dict[str, list[str]] = field(default_factory=dict)
+    files: dict[str, list[UploadedFile]] = field(default_factory=dict)
+
+    def close(self) -> None:
+        for uploads in self.files.values():
+            for upload in uploads:
+                upload.path.unlink(missing_ok=True)
+
+
+def too_large(limit_bytes: int) -> APIError:
+    return APIError(
+        413,
+        f"the upload exceeds the limit of {limit_bytes // (1024 * 1024)} MB; send a shorter or compressed file",
+        code="request_too_large",
+    )
+
+
+class _Collector:
+    """Callbacks for python-multipart that build a ParsedForm as bytes arrive."""
+
+    def __init__(self, form: ParsedForm, spool_dir: str | None, limit: int) -> None:
+        self.form = form
+        self.spool_dir = spool_dir
+        self.limit = limit
+        self.total = 0
+        self.header_field = b""
+        self.header_value = b""
+        self.headers: dict[bytes, bytes] = {}
+        self.name = ""
+        self.filename: str | None = None
+        self.content_type = ""
+        self.data = bytearray()
+        self.sink: IO[bytes] | None = None
+        self.sink_path: Path | None = None
+        self.size = 0
+        self.count = 0
+
+    def on_part_begin(self) -> None:
+        self.headers = {}
+        self.data = bytearray()
+        self.size = 0
+        self.count += 1
+        if self.count > MAX_FIELDS:
+            raise bad_request(f"too many form fields (more than {MAX_FIELDS})")
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self.header_field += data[start:end]
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self.header_value += data[start:end]
+
+    def on_header_end(self) -> None:
+        self.headers[self.header_field.lower()] = self.header_value
+        self.header_field = b""
+        self.header_value = b""
+
+    def on_headers_finished(self) -> None:
+        _, options = parse_options_header(self.headers.get(b"content-disposition", b""))
+        self.name = _text(options.get(b"name", b""), "a field name")
+        raw_filename = options.get(b"filename")
+        self.filename = None if raw_filename is None else raw_filename.decode("utf-8", "replace")
+        self.content_type = self.headers.get(b"content-type", b"").decode("latin-1")
+        if self.filename is not None:
+            fd, name = tempfile.mkstemp(prefix="upload-", dir=self.spool_dir)
+            self.sink = os.fdopen(fd, "wb")
+            self.sink_path = Path(name)
+            # Register at once so close() removes it whatever happens next.
+            self.form.files.setdefault(self.name, []).append(
+                UploadedFile(self.sink_path, self.filename, self.content_type, 0)
+            )
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        n = end - start
+        self.total += n
+        self.size += n
+        if self.sink is not None:
+            if self.total > self.limit:
+                raise too_large(self.limit)
+            self.sink.write(data[start:end])
+        else:
+            if self.size > MAX_FIELD_BYTES:
+                raise bad_request(f"form field {self.name!r} is longer than {MAX_FIELD_BYTES // 1024} KB")
+            self.data += data[start:end]
+
+    def on_part_end(self) -> None:
+        if self.sink is not None:
+            self.sink.close()
+            self.sink = None
+            self.form.files[self.name][-1].size = self.size
+        else:
+            self.form.fields.setdefault(self.name, []).append(_text(bytes(self.data), f"field {self.name!r}"))
+
+    def abort(self) -> None:
+        if self.sink is not None:
+            self.sink.close()
+            self.sink = None
+
+
+def _text(raw: bytes, what: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise bad_request(f"{what} is not valid UTF-8 text") from None
+
+
+async def parse_form(
+    content_type: str | None,
+    body: AsyncIterator[bytes],
+    *,
+    limit_bytes: int,
+    spool_dir: str | None = None,
+) -> ParsedForm:
+    """Parse a request body into a ParsedForm, refusing it as soon as it passes `limit_bytes`."""
+    mime, options = parse_options_header(content_type or "")
+    form = ParsedForm()
+    if mime == b"application/x-www-form-urlencoded":
+        # No file can come this way; read the (small) fields so the error can name what is missing.
+        buffer = bytearray()
+        async for chunk in body:
+            buffer += chunk
+            if len(buffer) > MAX_FIELD_BYTES:
+                raise too_large(limit_bytes)
+        try:
+            pairs = parse_qsl(buffer.decode("ascii"), keep_blank_values=True, errors="strict")
+        except (UnicodeDecodeError, ValueError):
+            raise bad_request("the form body is not valid UTF-8 text") from None
+        for key, value in pairs:
+            form.fields.setdefault(key, []).append(value)
+        return form
+    if mime != b"multipart/form-data":
+        raise bad_request(
+            "the request must be multipart/form-data with the audio in a `file` field",
+            code="invalid_content_type",
+        )
+    boundary = options.get(b"boundary")
+    if not boundary:
+        raise bad_request("multipart/form-data request without a boundary", code="invalid_content_type")
+
+    collector = _Collector(form, spool_dir, limit_bytes)
+    callbacks = {
+        name: getattr(collector, name)
+        for name in (
+            "on_part_begin",
+            "on_part_data",
+            "on_part_end",
+            "on_header_field",
+            "on_header_value",
+            "on_header_end",
+            "on_headers_finished",
+        )
+    }
+    parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
+    try:
+        async for chunk in body:
+            parser.write(chunk)
+        parser.finalize()
+    except APIError:
+        collector.abort()
+        form.close()
+        raise
+    except Exception as exc:  # python-multipart raises its own errors on malformed bodies
+        collector.abort()
+        form.close()
+        raise bad_request(f"malformed multipart body: {exc}", code="invalid_multipart") from None
+    return form

@@ -1,0 +1,106 @@
+"""Every knob of speech-gateway in one settings class, read once from the environment and a file."""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "SPEECH_GATEWAY_"
+CONFIG_FILE_ENV = f"{ENV_PREFIX}CONFIG_FILE"
+DEFAULT_MODEL = "whisper-base"
+
+Dtype = Literal["auto", "float32", "float16", "bfloat16"]
+
+
+class Settings(BaseSettings):
+    """Settings, each readable from `SPEECH_GATEWAY_<NAME>` (see the README's table)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    # What is served.
+    model: str = Field(
+        DEFAULT_MODEL,
+        description="`whisper-base` (the embedded default), a Hugging Face checkpoint directory, "
+        "or a hub id where a hub is reachable.",
+    )
+    served_model_name: str | None = Field(None, description="Name clients use; defaults from the model.")
+    model_aliases: list[str] = Field(
+        default_factory=lambda: ["whisper-1"],
+        description="Other names accepted for the served model (OpenAI's `whisper-1` by default).",
+    )
+    cache_dir: Path = Field(
+        Path.home() / ".cache" / "speech-gateway",
+        description="Where the embedded model is converted to and reused from.",
+    )
+
+    # Where it listens.
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    # The engine.
+    dtype: Dtype = Field("auto", description="`auto`: bfloat16 on CPUs that have it, else the checkpoint's.")
+    max_model_len: int | None = Field(None, ge=1)
+    gpu_memory_utilization: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Share of GPU memory (on CPU: of the NUMA node's memory) for weights and KV cache; "
+        "unset: 0.9 on GPU, 0.35 on CPU.",
+    )
+    enforce_eager: bool = Field(False, description="Skip graph compilation: faster start, slower decoding.")
+    max_num_seqs: int | None = Field(None, ge=1)
+    tensor_parallel_size: int = Field(1, ge=1)
+
+    # Audio handling.
+    max_upload_mb: float = Field(25, gt=0, description="Largest upload accepted, in MB (OpenAI's cap is 25).")
+    max_audio_seconds: float = Field(4 * 3600, gt=0, description="Longest audio accepted, in seconds.")
+    decode_workers: int = Field(2, ge=1, description="Threads decoding and resampling uploads.")
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @field_validator("model_aliases", mode="before")
+    @classmethod
+    def _split_aliases(cls, value: Any) -> Any:
+        # Accept a comma-separated string from the environment as well as a JSON list.
+        if isinstance(value, str):
+            if value.strip().startswith("["):
+                return json.loads(value)
+            return [name.strip() for name in value.split(",") if name.strip()]
+        return value
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    """A TOML or JSON file of settings, keys without the env prefix (`port = 9000`)."""
+    text = path.read_text(encoding="utf-8")
+    data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a table of settings")
+    return {key.lower(): value for key, value in data.items()}
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build settings from, in order of precedence: overrides, the environment, the config file.
+
+    `environ` defaults to the process environment; tests pass their own mapping.
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    if config_file := env.get(CONFIG_FILE_ENV):
+        values.update(_read_config_file(Path(config_file)))
+    values.update(
+        (key[len(ENV_PREFIX) :].lower(), value)
+        for key, value in env.items()
+        if key.startswith(ENV_PREFIX) and key != CONFIG_FILE_ENV
+    )
+    values.update(overrides)
+    return Settings.model_validate(values)

@@ -1,0 +1,349 @@
+"""Whisper: prompts as token ids, timestamped decoding, language detection and window parsing."""
+
+from __future__ import annotations
+
+import json
+import math
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from models.interface import (
+    DecodeOptions,
+    GenerationRequest,
+    GenerationResult,
+    LanguageGuess,
+    ModelInputError,
+    Segment,
+    SpeechToTextConfig,
+    Task,
+    TokenLogprob,
+    WindowOutcome,
+)
+from models.whisper_languages import LANGUAGES, normalise_language
+
+SECONDS_PER_TIMESTAMP = 0.02
+MAX_INITIAL_TIMESTAMP_S = 1.0
+# Quality gates of OpenAI's `transcribe()`.
+COMPRESSION_RATIO_THRESHOLD = 2.4
+LOGPROB_THRESHOLD = -1.0
+NO_SPEECH_THRESHOLD = 0.6
+FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+# Top-k prompt logprobs requested to read P(no speech) at the start-of-transcript position.
+NO_SPEECH_TOP_K = 20
+
+
+@dataclass(frozen=True)
+class WhisperVocab:
+    """Ids of Whisper's special tokens, looked up by text so every checkpoint's layout works."""
+
+    eot: int
+    sot: int
+    sot_prev: int
+    no_timestamps: int
+    no_speech: int
+    timestamp_begin: int
+    transcribe: int | None
+    translate: int | None
+    languages: dict[str, int]
+
+    @classmethod
+    def from_tokenizer(cls, tokenizer: Tokenizer) -> WhisperVocab:
+        def tid(token: str) -> int | None:
+            return tokenizer.token_to_id(token)
+
+        def need(*tokens: str) -> int:
+            for token in tokens:
+                if (found := tid(token)) is not None:
+                    return found
+            raise ValueError(f"tokenizer lacks Whisper token {tokens[0]}")
+
+        languages = {code: i for code in LANGUAGES if (i := tid(f"<|{code}|>")) is not None}
+        no_timestamps = need("<|notimestamps|>")
+        # Some tokenizers omit the timestamp tokens; they always follow <|notimestamps|>.
+        timestamp_begin = tid("<|0.00|>") or no_timestamps + 1
+        return cls(
+            eot=need("<|endoftext|>"),
+            sot=need("<|startoftranscript|>"),
+            sot_prev=need("<|startofprev|>"),
+            no_timestamps=no_timestamps,
+            no_speech=need("<|nospeech|>", "<|nocaptions|>"),
+            timestamp_begin=timestamp_begin,
+            transcribe=tid("<|transcribe|>"),
+            translate=tid("<|translate|>"),
+            languages=languages,
+        )
+
+
+def compression_ratio(text: str) -> float:
+    data = text.encode("utf-8")
+    return len(data) / len(zlib.compress(data)) if data else 0.0
+
+
+def _load_tokenizer(model_dir: Path) -> Tokenizer:
+    path = model_dir / "tokenizer.json"
+    if path.is_file():
+        return Tokenizer.from_file(str(path))
+    # Older checkpoints ship vocab.json + merges.txt only; transformers builds the fast tokenizer.
+    from transformers.models.whisper import WhisperTokenizer
+
+    fast = WhisperTokenizer.from_pretrained(str(model_dir))
+    return fast.backend_tokenizer
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+class WhisperModel:
+    """Whisper served through the gateway: the SupportsTranscription-style contract."""
+
+    supports_transcription_only: ClassVar[bool] = True
+
+    def __init__(self, tokenizer: Tokenizer, config: Mapping[str, Any], generation: Mapping[str, Any]):
+        self.tokenizer = tokenizer
+        self.vocab = WhisperVocab.from_tokenizer(tokenizer)
+        self.multilingual = bool(generation.get("is_multilingual", config.get("vocab_size", 0) >= 51865))
+        self.supported_languages: Mapping[str, str] = (
+            {code: LANGUAGES[code] for code in self.vocab.languages} if self.multilingual else {"en": "english"}
+        )
+        self.max_target_positions = int(config.get("max_target_positions", 448))
+        self.sample_len = self.max_target_positions // 2
+        suppress = [int(t) for t in config.get("suppress_tokens") or generation.get("suppress_tokens") or []]
+        # Special tokens between end-of-text and the timestamps never belong in a transcript.
+        suppress += range(self.vocab.eot + 1, self.vocab.timestamp_begin)
+        self.rule_args: dict[str, Any] = {
+            "timestamp_begin": self.vocab.timestamp_begin,
+            "eot": self.vocab.eot,
+            "no_timestamps": self.vocab.no_timestamps,
+            "suppress": sorted(set(suppress)),
+            "suppress_begin": [int(t) for t in config.get("begin_suppress_tokens") or [220, self.vocab.eot]],
+            "max_initial_timestamp_index": round(MAX_INITIAL_TIMESTAMP_S / SECONDS_PER_TIMESTAMP),
+        }
+        self.sample_rate = 16_000
+        self.chunk_length_s = 30.0
+
+    @classmethod
+    def from_pretrained(cls, model_dir: Path) -> WhisperModel:
+        model = cls(
+            _load_tokenizer(model_dir),
+            _read_json(model_dir / "config.json"),
+            _read_json(model_dir / "generation_config.json"),
+        )
+        extractor = _read_json(model_dir / "preprocessor_config.json") or _read_json(
+            model_dir / "processor_config.json"
+        ).get("feature_extractor", {})
+        model.sample_rate = int(extractor.get("sampling_rate", 16_000))
+        model.chunk_length_s = float(extractor.get("chunk_length", 30))
+        return model
+
+    # -- capabilities -------------------------------------------------------------------------
+    @property
+    def supports_translation(self) -> bool:
+        return self.multilingual and self.vocab.translate is not None
+
+    @property
+    def supports_language_detection(self) -> bool:
+        return self.multilingual
+
+    @property
+    def fallback_temperatures(self) -> Sequence[float]:
+        return FALLBACK_TEMPERATURES
+
+    def get_speech_to_text_config(self, task: Task) -> SpeechToTextConfig:
+        return SpeechToTextConfig(
+            sample_rate=self.sample_rate,
+            max_audio_clip_s=self.chunk_length_s,
+            overlap_chunk_second=5.0,
+            min_energy_split_window_size=1600,
+            allow_audio_chunking=True,
+        )
+
+    def get_num_audio_tokens(self, audio_duration_s: float) -> int | None:
+        # The encoder always sees a padded 30 s window of 1500 positions.
+        return 1500 * max(1, math.ceil(audio_duration_s / self.chunk_length_s))
+
+    # -- validation ---------------------------------------------------------------------------
+    def validate_language(self, language: str | None) -> str | None:
+        if language is None or not language.strip():
+            return None if self.multilingual else "en"
+        code = normalise_language(language)
+        if code is None or code not in self.supported_languages:
+            if not self.multilingual:
+                raise ModelInputError(
+                    f"this model is English-only and cannot transcribe language {language!r}",
+                    param="language",
+                    code="unsupported_language",
+                )
+            raise ModelInputError(
+                f"unsupported language {language!r}: use an ISO-639-1 code such as 'en', 'de' or 'fr'",
+                param="language",
+                code="unsupported_language",
+            )
+        return code
+
+    def validate_options(self, options: DecodeOptions) -> None:
+        if options.task == "translate" and not self.supports_translation:
+            raise ModelInputError(
+                "this model is English-only and cannot translate; "
+                "serve a multilingual Whisper checkpoint for /v1/audio/translations",
+                param="model",
+                code="translation_not_supported",
+            )
+
+    # -- prompts ------------------------------------------------------------------------------
+    def _prompt_ids(self, prompt: str | None) -> list[int]:
+        if not prompt or not prompt.strip():
+            return []
+        ids = self.tokenizer.encode(" " + prompt.strip(), add_special_tokens=False).ids
+        return [self.vocab.sot_prev, *ids[-(self.sample_len - 1) :]]
+
+    def decoder_prompt(self, language: str | None, task: Task, prompt: str | None) -> list[int]:
+        ids = [*self._prompt_ids(prompt), self.vocab.sot]
+        if self.multilingual:
+            code = language or "en"
+            task_id = self.vocab.translate if task == "translate" else self.vocab.transcribe
+            assert task_id is not None
+            ids += [self.vocab.languages[code], task_id]
+        return ids
+
+    @staticmethod
+    def _enc_dec_prompt(audio: np.ndarray, sample_rate: int, decoder_ids: list[int]) -> dict[str, Any]:
+        return {
+            "encoder_prompt": {"prompt": "", "multi_modal_data": {"audio": (audio, sample_rate)}},
+            "decoder_prompt": {"prompt_token_ids": decoder_ids},
+        }
+
+    def get_generation_prompt(
+        self, audio: np.ndarray, stt_config: SpeechToTextConfig, options: DecodeOptions, temperature: float
+    ) -> GenerationRequest:
+        decoder_ids = self.decoder_prompt(options.language, options.task, options.prompt)
+        return GenerationRequest(
+            prompt=self._enc_dec_prompt(audio, stt_config.sample_rate, decoder_ids),
+            max_tokens=min(self.sample_len, self.max_target_positions - len(decoder_ids)),
+            temperature=temperature,
+            sample_logprobs=True,
+            # Multilingual: P(no speech) sits in the prompt row after <|startoftranscript|>.
+            # English-only: that row is the first sampled step, read through logprob_token_ids.
+            prompt_logprobs=NO_SPEECH_TOP_K if self.multilingual else None,
+            logprob_token_ids=None if self.multilingual else [self.vocab.no_speech],
+            logits_rule=("whisper", self.rule_args),
+        )
+
+    def get_language_detection_prompt(
+        self, audio: np.ndarray, stt_config: SpeechToTextConfig, candidates: Sequence[str]
+    ) -> GenerationRequest:
+        ids = [self.vocab.languages[c] for c in (candidates or self.vocab.languages)]
+        return GenerationRequest(
+            prompt=self._enc_dec_prompt(audio, stt_config.sample_rate, [self.vocab.sot]),
+            max_tokens=1,
+            logprob_token_ids=[*ids, self.vocab.no_speech],
+            allowed_token_ids=ids,
+        )
+
+    # -- outputs ------------------------------------------------------------------------------
+    def parse_language_detection(self, result: GenerationResult, candidates: Sequence[str]) -> LanguageGuess:
+        step = result.step_logprobs[0] if result.step_logprobs else {}
+        codes = list(candidates or self.vocab.languages)
+        scores = np.array([step.get(self.vocab.languages[c], -math.inf) for c in codes], dtype=np.float64)
+        if not np.isfinite(scores).any():
+            return LanguageGuess(language=codes[0], probability=0.0, no_speech_prob=0.0)
+        probs = np.exp(scores - scores.max())
+        probs /= probs.sum()
+        best = int(probs.argmax())
+        no_speech = math.exp(step[self.vocab.no_speech]) if self.vocab.no_speech in step else 0.0
+        return LanguageGuess(language=codes[best], probability=float(probs[best]), no_speech_prob=no_speech)
+
+    def decode_text(self, token_ids: Sequence[int]) -> str:
+        return self.tokenizer.decode([t for t in token_ids if t < self.vocab.eot], skip_special_tokens=False)
+
+    def _no_speech_prob(self, result: GenerationResult) -> float:
+        if result.step_logprobs and self.vocab.no_speech in result.step_logprobs[0]:
+            return math.exp(result.step_logprobs[0][self.vocab.no_speech])
+        rows = result.prompt_logprobs
+        # The row after <|startoftranscript|> is P(next | sot); it lists <|nospeech|> if in the top-k.
+        sot_at = len(rows) - 3 if self.multilingual else len(rows) - 1
+        if 0 <= sot_at + 1 < len(rows) and (row := rows[sot_at + 1]):
+            return math.exp(row[self.vocab.no_speech]) if self.vocab.no_speech in row else 0.0
+        return 0.0
+
+    def _token_logprobs(self, tokens: Sequence[int], logprobs: Sequence[float]) -> list[TokenLogprob]:
+        out = []
+        for token, logprob in zip(tokens, logprobs, strict=False):
+            if token >= self.vocab.eot:
+                continue
+            text = self.tokenizer.decode([token], skip_special_tokens=False)
+            out.append(TokenLogprob(token=text, logprob=logprob, bytes=list(text.encode("utf-8"))))
+        return out
+
+    def parse_window(
+        self, result: GenerationResult, window_s: float, offset_s: float, temperature: float
+    ) -> WindowOutcome:
+        """Split a timestamped window into segments, as OpenAI's `transcribe()` does.
+
+        A window that ends in an open segment (text after the last timestamp pair, or the
+        token limit reached) is consumed only up to its last complete timestamp.
+        """
+        ts = self.vocab.timestamp_begin
+        tokens = [t for t in result.token_ids if t != self.vocab.eot]
+        logprobs = list(result.token_logprobs)
+        text_tokens = [t for t in tokens if t < self.vocab.eot]
+        text = self.decode_text(text_tokens)
+        avg_logprob = sum(logprobs) / (len(tokens) + 1) if logprobs else 0.0
+        ratio = compression_ratio(text)
+        no_speech_prob = self._no_speech_prob(result)
+
+        silent = no_speech_prob > NO_SPEECH_THRESHOLD and avg_logprob < LOGPROB_THRESHOLD
+        if silent or not text.strip():
+            return WindowOutcome(segments=[], consumed_s=window_s, no_speech=True, output_tokens=len(tokens))
+        retry = ratio > COMPRESSION_RATIO_THRESHOLD or avg_logprob < LOGPROB_THRESHOLD
+
+        def segment(start_tok: int, end_tok: int, seg_tokens: list[int], seg_logprobs: list[float]) -> Segment:
+            start = offset_s + (start_tok - ts) * SECONDS_PER_TIMESTAMP
+            end = offset_s + min((end_tok - ts) * SECONDS_PER_TIMESTAMP, window_s)
+            return Segment(
+                start=round(start, 3),
+                end=round(max(end, start), 3),
+                text=self.decode_text(seg_tokens),
+                tokens=[t for t in seg_tokens if t < self.vocab.eot],
+                avg_logprob=avg_logprob,
+                compression_ratio=ratio,
+                no_speech_prob=no_speech_prob,
+                temperature=temperature,
+                logprobs=self._token_logprobs(seg_tokens, seg_logprobs),
+            )
+
+        is_ts = [t >= ts for t in tokens]
+        # Positions where a pair of timestamps closes one segment and opens the next.
+        cuts = [i for i in range(1, len(tokens)) if is_ts[i] and is_ts[i - 1]]
+        single_ending = len(tokens) >= 2 and is_ts[-1] and not is_ts[-2]
+        finished = result.finish_reason != "length"
+        segments: list[Segment] = []
+        if cuts:
+            bounds = [*cuts, len(tokens)] if single_ending else cuts
+            last = 0
+            for cut in bounds:
+                piece = tokens[last:cut]
+                if any(not is_ts[j] for j in range(len(piece))):
+                    segments.append(segment(piece[0], piece[-1], piece, logprobs[last:cut]))
+                last = cut
+            # A closed final segment consumed the window; otherwise resume at the last timestamp.
+            consumed = window_s if single_ending and finished else (tokens[last - 1] - ts) * SECONDS_PER_TIMESTAMP
+        else:
+            stamps = [t for t in tokens if t >= ts]
+            end_tok = stamps[-1] if len(stamps) > 1 else ts + round(window_s / SECONDS_PER_TIMESTAMP)
+            start_tok = stamps[0] if stamps else ts
+            segments.append(segment(start_tok, end_tok, tokens, logprobs))
+            consumed = window_s
+        return WindowOutcome(
+            segments=segments,
+            consumed_s=min(consumed, window_s),
+            retry=retry,
+            output_tokens=len(tokens),
+            score=avg_logprob,
+        )

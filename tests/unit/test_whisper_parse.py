@@ -1,0 +1,91 @@
+import math
+
+import pytest
+
+from models.interface import GenerationResult
+from models.whisper import WhisperModel
+
+
+def stamp(model: WhisperModel, seconds: float) -> int:
+    return model.vocab.timestamp_begin + round(seconds / 0.02)
+
+
+def words(model: WhisperModel, text: str) -> list[int]:
+    return model.tokenizer.encode(text, add_special_tokens=False).ids
+
+
+def result(
+    model: WhisperModel, tokens: list[int], logprob: float = -0.1, no_speech: float = 0.01, **kw: object
+) -> GenerationResult:
+    sot_row = {model.vocab.no_speech: math.log(no_speech), model.vocab.languages["en"]: -0.1}
+    return GenerationResult(
+        token_ids=tokens,
+        text="",
+        token_logprobs=[logprob] * len(tokens),
+        prompt_logprobs=[None, sot_row, {}],
+        finish_reason=str(kw.get("finish_reason", "stop")),
+    )
+
+
+def test_closed_segments_consume_the_window(whisper_base: WhisperModel) -> None:
+    m = whisper_base
+    tokens = [
+        stamp(m, 0),
+        *words(m, " Hello there."),
+        stamp(m, 2.0),
+        stamp(m, 2.5),
+        *words(m, " Bye."),
+        stamp(m, 4.0),
+        m.vocab.eot,
+    ]
+    out = m.parse_window(result(m, tokens), window_s=30.0, offset_s=60.0, temperature=0.0)
+    assert [(s.start, s.end, s.text) for s in out.segments] == [(60.0, 62.0, " Hello there."), (62.5, 64.0, " Bye.")]
+    assert out.consumed_s == 30.0 and not out.retry and not out.no_speech
+    assert out.segments[0].tokens == words(m, " Hello there.")
+
+
+def test_an_open_last_segment_is_left_for_a_re_read(whisper_base: WhisperModel) -> None:
+    m = whisper_base
+    tokens = [stamp(m, 0), *words(m, " One."), stamp(m, 3.0), stamp(m, 3.2), *words(m, " Two and"), m.vocab.eot]
+    out = m.parse_window(result(m, tokens), window_s=30.0, offset_s=0.0, temperature=0.0)
+    assert [s.text for s in out.segments] == [" One."]
+    # As OpenAI's transcribe(): resume at the end of the last complete segment.
+    assert out.consumed_s == pytest.approx(3.0)
+
+
+def test_running_out_of_tokens_re_reads_from_the_last_timestamp(whisper_base: WhisperModel) -> None:
+    m = whisper_base
+    closed = [stamp(m, 0), *words(m, " One."), stamp(m, 3.0), stamp(m, 3.0), *words(m, " Two."), stamp(m, 5.0)]
+    out = m.parse_window(result(m, closed, finish_reason="length"), window_s=30.0, offset_s=0.0, temperature=0.0)
+    assert [s.text for s in out.segments] == [" One.", " Two."] and out.consumed_s == pytest.approx(5.0)
+    cut = [stamp(m, 0), *words(m, " One."), stamp(m, 3.0), stamp(m, 3.0), *words(m, " Two and")]
+    out = m.parse_window(result(m, cut, finish_reason="length"), window_s=30.0, offset_s=0.0, temperature=0.0)
+    assert [s.text for s in out.segments] == [" One."] and out.consumed_s == pytest.approx(3.0)
+
+
+def test_silence_gives_no_segments(whisper_base: WhisperModel) -> None:
+    m = whisper_base
+    tokens = [stamp(m, 0), *words(m, " you"), stamp(m, 1.0), m.vocab.eot]
+    out = m.parse_window(result(m, tokens, logprob=-2.5, no_speech=0.9), window_s=30.0, offset_s=0.0, temperature=0.0)
+    assert out.segments == [] and out.no_speech and out.consumed_s == 30.0
+
+
+def test_repetition_or_low_confidence_asks_for_a_retry(whisper_base: WhisperModel) -> None:
+    m = whisper_base
+    loop = [stamp(m, 0), *words(m, " la la la la" * 30), stamp(m, 9.0), m.vocab.eot]
+    assert m.parse_window(result(m, loop), 30.0, 0.0, 0.0).retry
+    unsure = [stamp(m, 0), *words(m, " maybe this"), stamp(m, 2.0), m.vocab.eot]
+    assert m.parse_window(result(m, unsure, logprob=-1.5), 30.0, 0.0, 0.0).retry
+
+
+def test_language_detection_normalises_over_candidates(whisper_base: WhisperModel) -> None:
+    m = whisper_base
+    v = m.vocab
+    step = {v.languages["en"]: -2.0, v.languages["de"]: -0.5, v.languages["fr"]: -3.0, v.no_speech: math.log(0.05)}
+    guess = m.parse_language_detection(
+        GenerationResult(token_ids=[v.languages["de"]], text="", step_logprobs=[step]), []
+    )
+    assert guess.language == "de" and 0.5 < guess.probability < 1.0
+    assert guess.no_speech_prob == pytest.approx(0.05)
+    only = m.parse_language_detection(GenerationResult(token_ids=[], text="", step_logprobs=[step]), ["en", "fr"])
+    assert only.language == "en"
