@@ -144,8 +144,12 @@ def quietest_point(samples: np.ndarray, size: int) -> int:
 def split_windows(
     samples: np.ndarray, sample_rate: int, max_s: float | None, search_s: float, energy_window: int | None
 ) -> list[tuple[int, int]]:
-    """Cut audio into pieces of at most `max_s` seconds, each cut at the quietest point of the
-    last `search_s` seconds before the limit (a plain cut when `energy_window` is None)."""
+    """Cut audio into pieces of at most `max_s` seconds at quiet points.
+
+    Each cut lies at the quietest point of the last `search_s` seconds before the limit; once
+    what is left fits in two pieces with room to search, it is halved at the quietest point
+    near its middle instead, so no piece is a sliver. `energy_window` None: plain cuts.
+    """
     n = len(samples)
     if max_s is None or n <= max_s * sample_rate:
         return [(0, n)]
@@ -154,11 +158,16 @@ def split_windows(
     pieces = []
     start = 0
     while n - start > limit:
-        end = start + limit
+        remaining = n - start
+        if remaining <= 2 * limit - search:
+            lo = start + remaining // 2 - search // 2
+        else:
+            lo = start + limit - search
+        cut = lo + search
         if energy_window:
-            end = end - search + quietest_point(samples[end - search : end], energy_window)
-        pieces.append((start, end))
-        start = end
+            cut = lo + quietest_point(samples[lo : lo + search], energy_window)
+        pieces.append((start, cut))
+        start = cut
     pieces.append((start, n))
     return pieces
 

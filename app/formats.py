@@ -70,8 +70,8 @@ def to_json(transcript: Transcript, include_logprobs: bool = False) -> dict[str,
 def segment_json(i: int, s: Segment) -> SegmentJSON:
     return SegmentJSON(
         id=i,
-        # OpenAI's `seek`: the window's start in 10 ms frames.
-        seek=round(s.start * 100),
+        # OpenAI's `seek`: the start of the segment's window in 10 ms frames.
+        seek=round(s.seek * 100),
         start=round(s.start, 2),
         end=round(s.end, 2),
         text=s.text,

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
+
 from app.audio import Audio, check_length, decode, is_silent, resample, split_windows
 from models.interface import (
     DecodeOptions,
@@ -20,6 +22,7 @@ from models.interface import (
     SpeechToTextConfig,
     Task,
     TranscriptionModel,
+    WindowOutcome,
 )
 
 log = logging.getLogger("speech_gateway.pipeline")
@@ -147,22 +150,50 @@ class Transcriber:
         if is_silent(piece):
             return []
         window_s, offset_s = len(piece) / rate, start / rate
-        options = plan.options
-        temperatures = self.model.fallback_temperatures if options.temperature == 0 else [options.temperature]
-        attempts = []
-        for temperature in temperatures:
-            request = self.model.get_generation_prompt(piece, plan.stt, options, temperature)
-            result = await self.engine.generate(request, f"{request_id}-d{depth}-t{temperature:g}")
-            attempts.append(self.model.parse_window(result, window_s, offset_s, temperature))
-            if not attempts[-1].retry:
-                break
-        # When every temperature asked for another try, keep the most confident reading.
-        outcome = attempts[-1] if not attempts[-1].retry else max(attempts, key=lambda a: a.score)
+        final = end == len(plan.audio.samples)
+        requested = plan.options.temperature
+        first, *others = self.model.fallback_temperatures if requested == 0 else [requested]
+        outcome = await self._attempt(plan, piece, first, window_s, offset_s, final, f"{request_id}-d{depth}")
+        if outcome.retry and others:
+            # Every higher temperature at once: one round trip instead of up to five in a row.
+            retries = await asyncio.gather(
+                *(self._attempt(plan, piece, t, window_s, offset_s, final, f"{request_id}-d{depth}") for t in others)
+            )
+            attempts = [outcome, *retries]
+            # The coolest reading that passes the model's checks, else the most confident one.
+            outcome = next((a for a in attempts if not a.retry), max(attempts, key=lambda a: a.score))
         segments = list(outcome.segments)
         if depth < MAX_REREADS and window_s - outcome.consumed_s > MIN_TAIL_S and not outcome.no_speech:
             tail = start + max(1, int(outcome.consumed_s * rate))
             segments += await self._window(plan, tail, end, request_id, depth + 1)
         return segments
+
+    async def _attempt(
+        self,
+        plan: Plan,
+        piece: np.ndarray,
+        temperature: float,
+        window_s: float,
+        offset_s: float,
+        final: bool,
+        request_id: str,
+    ) -> WindowOutcome:
+        request = self.model.get_generation_prompt(piece, plan.stt, plan.options, temperature)
+        result = await self.engine.generate(request, f"{request_id}-t{temperature:g}")
+        outcome = self.model.parse_window(result, window_s, offset_s, temperature, final)
+        log.debug(
+            "%s: %.2f s at %.2f s, T=%g: %d tokens (%s), consumed %.2f s%s%s",
+            request_id,
+            window_s,
+            offset_s,
+            temperature,
+            len(result.token_ids),
+            result.finish_reason,
+            outcome.consumed_s,
+            ", retry" if outcome.retry else "",
+            ", no speech" if outcome.no_speech else "",
+        )
+        return outcome
 
     async def windows(self, plan: Plan, request_id: str) -> AsyncIterator[list[Segment]]:
         """Each window's segments, in order, as soon as it and all before it are done.

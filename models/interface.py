@@ -106,6 +106,8 @@ class Segment:
     end: float
     text: str
     tokens: list[int] = field(default_factory=list)
+    # Start of the window the segment was read in (OpenAI's `seek`), in seconds.
+    seek: float = 0.0
     avg_logprob: float = 0.0
     compression_ratio: float = 0.0
     no_speech_prob: float = 0.0
@@ -176,9 +178,12 @@ class TranscriptionModel(Protocol):
         ...
 
     def parse_window(
-        self, result: GenerationResult, window_s: float, offset_s: float, temperature: float
+        self, result: GenerationResult, window_s: float, offset_s: float, temperature: float, final: bool = False
     ) -> WindowOutcome:
-        """Turn the engine's output for one window into segments in absolute time."""
+        """Turn the engine's output for one window into segments in absolute time.
+
+        `final`: the window ends where the audio ends.
+        """
         ...
 
     def get_language_detection_prompt(

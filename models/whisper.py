@@ -282,12 +282,14 @@ class WhisperModel:
         return out
 
     def parse_window(
-        self, result: GenerationResult, window_s: float, offset_s: float, temperature: float
+        self, result: GenerationResult, window_s: float, offset_s: float, temperature: float, final: bool = False
     ) -> WindowOutcome:
         """Split a timestamped window into segments, as OpenAI's `transcribe()` does.
 
         A window that ends in an open segment (text after the last timestamp pair, or the
-        token limit reached) is consumed only up to its last complete timestamp.
+        token limit reached) is consumed only up to its last complete timestamp, so the rest
+        is read again; in the `final` window, where the audio itself ends, an open segment
+        that the model finished is kept and closed at the end of the audio.
         """
         ts = self.vocab.timestamp_begin
         tokens = [t for t in result.token_ids if t != self.vocab.eot]
@@ -307,6 +309,7 @@ class WhisperModel:
             start = offset_s + (start_tok - ts) * SECONDS_PER_TIMESTAMP
             end = offset_s + min((end_tok - ts) * SECONDS_PER_TIMESTAMP, window_s)
             return Segment(
+                seek=offset_s,
                 start=round(start, 3),
                 end=round(max(end, start), 3),
                 text=self.decode_text(seg_tokens),
@@ -332,8 +335,18 @@ class WhisperModel:
                 if any(not is_ts[j] for j in range(len(piece))):
                     segments.append(segment(piece[0], piece[-1], piece, logprobs[last:cut]))
                 last = cut
-            # A closed final segment consumed the window; otherwise resume at the last timestamp.
-            consumed = window_s if single_ending and finished else (tokens[last - 1] - ts) * SECONDS_PER_TIMESTAMP
+            tail = tokens[last:]
+            if single_ending and finished:
+                consumed = window_s
+            elif final and finished:
+                # Nothing follows the final window: keep what the model read, up to the end.
+                if any(t < ts for t in tail):
+                    end_tok = ts + round(window_s / SECONDS_PER_TIMESTAMP)
+                    segments.append(segment(tail[0], end_tok, tail, logprobs[last:]))
+                consumed = window_s
+            else:
+                # Resume at the end of the last complete segment.
+                consumed = (tokens[last - 1] - ts) * SECONDS_PER_TIMESTAMP
         else:
             stamps = [t for t in tokens if t >= ts]
             end_tok = stamps[-1] if len(stamps) > 1 else ts + round(window_s / SECONDS_PER_TIMESTAMP)

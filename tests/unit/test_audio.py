@@ -1,3 +1,4 @@
+import itertools
 import subprocess
 from pathlib import Path
 
@@ -83,9 +84,9 @@ def test_too_long_and_too_short(tmp_path: Path) -> None:
 def test_cuts_land_in_the_quiet_gap() -> None:
     rate = 16000
     speech, gap = tone(26.0, rate), np.zeros(int(0.5 * rate), np.float32)
-    samples = np.concatenate([speech, gap, tone(20.0, rate)])
+    samples = np.concatenate([speech, gap, tone(40.0, rate)])
     windows = split_windows(samples, rate, max_s=30.0, search_s=5.0, energy_window=1600)
-    assert len(windows) == 2 and windows[0][0] == 0 and windows[-1][1] == len(samples)
+    assert len(windows) == 3 and windows[0][0] == 0 and windows[-1][1] == len(samples)
     assert windows[0][1] == windows[1][0]
     assert 26.0 * rate <= windows[0][1] <= 26.5 * rate
 
@@ -94,6 +95,17 @@ def test_short_audio_is_one_window_and_plain_cuts_respect_the_limit() -> None:
     assert split_windows(np.zeros(100), 16000, 30.0, 5.0, 1600) == [(0, 100)]
     windows = split_windows(np.ones(16000 * 95, np.float32), 16000, 30.0, 5.0, None)
     assert all(end - start <= 30 * 16000 for start, end in windows) and len(windows) == 4
+
+
+@pytest.mark.parametrize("seconds", [30.5, 55.0, 60.0, 61.0, 89.0, 600.0])
+def test_no_sliver_at_the_end(seconds: float) -> None:
+    rate = 16000
+    samples = np.random.default_rng(1).standard_normal(int(seconds * rate)).astype(np.float32)
+    windows = split_windows(samples, rate, 30.0, 5.0, 1600)
+    lengths = [(end - start) / rate for start, end in windows]
+    assert max(lengths) <= 30.0 and min(lengths) >= 12.5
+    assert windows[0][0] == 0 and windows[-1][1] == len(samples)
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(windows))
 
 
 def test_quietest_point_and_silence() -> None:

@@ -9,7 +9,7 @@ def transcript() -> Transcript:
         language="en",
         language_name="english",
         duration=3661.5,
-        segments=[Segment(0.0, 2.5, " Hello there.", [1, 2]), Segment(3661.0, 3661.5, " Bye.", [3])],
+        segments=[Segment(0.0, 2.5, " Hello there.", [1, 2]), Segment(3661.0, 3661.5, " Bye.", [3], seek=3660.0)],
     )
 
 
@@ -41,4 +41,4 @@ def test_verbose_json_fields() -> None:
     assert body["task"] == "transcribe" and body["language"] == "english" and body["duration"] == 3661.5
     fields = "id seek start end text tokens temperature avg_logprob compression_ratio no_speech_prob"
     assert set(body["segments"][0]) == set(fields.split())
-    assert body["segments"][1]["id"] == 1 and body["segments"][1]["seek"] == 366100
+    assert body["segments"][1]["id"] == 1 and body["segments"][1]["seek"] == 366000

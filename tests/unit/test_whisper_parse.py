@@ -53,6 +53,14 @@ def test_an_open_last_segment_is_left_for_a_re_read(whisper_base: WhisperModel) 
     assert out.consumed_s == pytest.approx(3.0)
 
 
+def test_the_final_window_keeps_an_open_segment_up_to_the_end(whisper_base: WhisperModel) -> None:
+    m = whisper_base
+    tokens = [stamp(m, 0), *words(m, " One."), stamp(m, 3.0), stamp(m, 3.2), *words(m, " Two and"), m.vocab.eot]
+    out = m.parse_window(result(m, tokens), window_s=4.5, offset_s=30.0, temperature=0.0, final=True)
+    assert [(s.start, s.end, s.text) for s in out.segments] == [(30.0, 33.0, " One."), (33.2, 34.5, " Two and")]
+    assert out.consumed_s == 4.5 and all(s.seek == 30.0 for s in out.segments)
+
+
 def test_running_out_of_tokens_re_reads_from_the_last_timestamp(whisper_base: WhisperModel) -> None:
     m = whisper_base
     closed = [stamp(m, 0), *words(m, " One."), stamp(m, 3.0), stamp(m, 3.0), *words(m, " Two."), stamp(m, 5.0)]
