@@ -129,7 +129,8 @@ class WindowOutcome:
     retry: bool = False
     no_speech: bool = False
     output_tokens: int = 0
-    # Higher is better (Whisper: average log-probability); picks among attempts that all asked to retry.
+    # Higher is better; picks among attempts that all asked to retry (Whisper: average
+    # log-probability, with repetitive readings ranked below all others).
     score: float = 0.0
 
 

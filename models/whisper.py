@@ -34,6 +34,10 @@ COMPRESSION_RATIO_THRESHOLD = 2.4
 LOGPROB_THRESHOLD = -1.0
 NO_SPEECH_THRESHOLD = 0.6
 FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+# Above this temperature the prompt is dropped: a prompt can itself pull the model into a loop.
+PROMPT_RESET_TEMPERATURE = 0.5
+# Ranks a repetitive reading below every other when all temperatures fail.
+REPETITION_PENALTY = 10.0
 # Top-k prompt logprobs requested to read P(no speech) at the start-of-transcript position.
 NO_SPEECH_TOP_K = 20
 
@@ -222,7 +226,8 @@ class WhisperModel:
     def get_generation_prompt(
         self, audio: np.ndarray, stt_config: SpeechToTextConfig, options: DecodeOptions, temperature: float
     ) -> GenerationRequest:
-        decoder_ids = self.decoder_prompt(options.language, options.task, options.prompt)
+        prompt = options.prompt if temperature <= PROMPT_RESET_TEMPERATURE else None
+        decoder_ids = self.decoder_prompt(options.language, options.task, prompt)
         return GenerationRequest(
             prompt=self._enc_dec_prompt(audio, stt_config.sample_rate, decoder_ids),
             max_tokens=min(self.sample_len, self.max_target_positions - len(decoder_ids)),
@@ -358,5 +363,5 @@ class WhisperModel:
             consumed_s=min(consumed, window_s),
             retry=retry,
             output_tokens=len(tokens),
-            score=avg_logprob,
+            score=avg_logprob - (REPETITION_PENALTY if ratio > COMPRESSION_RATIO_THRESHOLD else 0.0),
         )

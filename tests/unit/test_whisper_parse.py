@@ -81,7 +81,10 @@ def test_silence_gives_no_segments(whisper_base: WhisperModel) -> None:
 def test_repetition_or_low_confidence_asks_for_a_retry(whisper_base: WhisperModel) -> None:
     m = whisper_base
     loop = [stamp(m, 0), *words(m, " la la la la" * 30), stamp(m, 9.0), m.vocab.eot]
-    assert m.parse_window(result(m, loop), 30.0, 0.0, 0.0).retry
+    repetitive = m.parse_window(result(m, loop), 30.0, 0.0, 0.0)
+    assert repetitive.retry
+    unsure_but_varied = [stamp(m, 0), *words(m, " the cat sat on a mat today"), stamp(m, 2.0), m.vocab.eot]
+    assert repetitive.score < m.parse_window(result(m, unsure_but_varied, logprob=-2.0), 30.0, 0.0, 0.0).score
     unsure = [stamp(m, 0), *words(m, " maybe this"), stamp(m, 2.0), m.vocab.eot]
     assert m.parse_window(result(m, unsure, logprob=-1.5), 30.0, 0.0, 0.0).retry
 

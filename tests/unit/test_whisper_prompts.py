@@ -79,3 +79,12 @@ def test_language_detection_request_is_constrained(whisper_base: WhisperModel) -
     assert request.max_tokens == 1
     assert request.allowed_token_ids == ids(whisper_base, "<|en|>", "<|de|>")
     assert request.logprob_token_ids is not None and whisper_base.vocab.no_speech in request.logprob_token_ids
+
+
+def test_the_prompt_is_dropped_at_high_fallback_temperatures(whisper_base: WhisperModel) -> None:
+    audio = np.zeros(16000, dtype=np.float32)
+    options = DecodeOptions(language="en", prompt="quick brown fox")
+    cool = whisper_base.get_generation_prompt(audio, SpeechToTextConfig(), options, temperature=0.4)
+    hot = whisper_base.get_generation_prompt(audio, SpeechToTextConfig(), options, temperature=0.6)
+    assert cool.prompt["decoder_prompt"]["prompt_token_ids"][0] == whisper_base.vocab.sot_prev
+    assert hot.prompt["decoder_prompt"]["prompt_token_ids"][0] == whisper_base.vocab.sot
