@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-import logging
-
 import uvicorn
 
+from app.logs import configure_logging
 from app.main import create_app
 from config import load_settings
 
 
 def main() -> None:
     settings = load_settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        timeout_graceful_shutdown=30,
+        # Our own access log carries the request id; uvicorn's would repeat it without.
+        access_log=False,
+        log_config=None,
+        # On SIGTERM: stop accepting, let requests in flight finish, then stop the engine.
+        timeout_graceful_shutdown=settings.shutdown_grace_s,
     )
 
 

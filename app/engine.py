@@ -156,6 +156,10 @@ class VllmEngine:
             raise RuntimeError(f"engine returned no output for {request_id}")
         return _result(final, request)
 
+    def pending(self) -> int:
+        """Engine requests not yet finished: running or queued."""
+        return int(self._llm.get_num_unfinished_requests())
+
     async def abort(self, request_ids: Sequence[str]) -> None:
         await self._llm.abort(list(request_ids))
 

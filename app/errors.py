@@ -7,9 +7,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.cancellation import ClientDisconnected
 from models.interface import ModelInputError
 
 log = logging.getLogger("speech_gateway.errors")
@@ -91,6 +92,10 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         return error_response(_from_validation_error(exc))
 
+    async def on_disconnect(_: Request, exc: Exception) -> Response:
+        # Nobody is listening; the status only tells the access log and metrics what happened.
+        return Response(status_code=499)
+
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(
@@ -101,4 +106,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ModelInputError, on_model_input)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(ClientDisconnected, on_disconnect)
     app.add_exception_handler(Exception, on_unexpected)

@@ -7,12 +7,16 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
+from app.admission import Admission
+from app.auth import api_key_guard
 from app.errors import install_error_handlers
+from app.metrics import Metrics
+from app.middleware import RequestContext
 from app.pipeline import Transcriber
 from app.routes import audio, health, models
-from app.state import Runtime
+from app.state import Gateway, Runtime
 from config import Settings
 
 log = logging.getLogger("speech_gateway")
@@ -40,20 +44,35 @@ async def build_runtime(settings: Settings) -> Runtime:
 
 def create_app(settings: Settings, runtime_factory: RuntimeFactory = build_runtime) -> FastAPI:
     """The application; `runtime_factory` lets tests supply a runtime with a fake engine."""
+    gateway = Gateway(
+        settings=settings,
+        metrics=Metrics(),
+        admission=Admission(settings.max_concurrent_requests, settings.max_queued_requests),
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await runtime_factory(settings)
-        app.state.runtime = runtime
+        gateway.runtime = runtime
+        gateway.metrics.watch(
+            in_flight=lambda: gateway.admission.active,
+            waiting=lambda: gateway.admission.waiting,
+            engine=runtime.engine.pending,
+        )
         log.info("serving %s (aliases: %s)", runtime.served_name, ", ".join(runtime.aliases) or "none")
         try:
             yield
         finally:
+            log.info("stopping the engine")
+            gateway.runtime = None
             runtime.close()
 
     app = FastAPI(title="speech-gateway", version="0.1.0", lifespan=lifespan)
+    app.state.gateway = gateway
     install_error_handlers(app)
-    app.include_router(audio.router)
-    app.include_router(models.router)
+    guarded = [Depends(api_key_guard(settings.api_key))]
+    app.include_router(audio.router, dependencies=guarded)
+    app.include_router(models.router, dependencies=guarded)
     app.include_router(health.router)
+    app.add_middleware(RequestContext, metrics=gateway.metrics)
     return app

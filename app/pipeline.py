@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -41,6 +41,10 @@ class Engine(Protocol):
     async def generate(self, request: GenerationRequest, request_id: str) -> GenerationResult: ...
 
     async def check_health(self) -> bool: ...
+
+    def pending(self) -> int:
+        """Engine requests not yet finished."""
+        ...
 
     def shutdown(self) -> None: ...
 
@@ -112,7 +116,9 @@ class Transcriber:
         )
         if options.language is None and self.model.supports_language_detection:
             language = await self._detect_language(audio, windows, options, stt, request_id)
-            options = replace(options, language=language)
+            # No speech to detect from: report the first candidate, or English as OpenAI does.
+            fallback = options.candidate_languages[0] if options.candidate_languages else "en"
+            options = replace(options, language=language or fallback)
         return Plan(audio, windows, options, stt)
 
     async def _detect_language(
@@ -195,7 +201,7 @@ class Transcriber:
         )
         return outcome
 
-    async def windows(self, plan: Plan, request_id: str) -> AsyncIterator[list[Segment]]:
+    async def windows(self, plan: Plan, request_id: str) -> AsyncGenerator[list[Segment], None]:
         """Each window's segments, in order, as soon as it and all before it are done.
 
         Every window is submitted at once; leaving early cancels (and so aborts) the rest.

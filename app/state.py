@@ -1,4 +1,4 @@
-"""The one typed object the lifespan builds and every route reads: settings, model, engine."""
+"""The typed state of one app: what `create_app` builds and what the lifespan adds."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 
 from fastapi import Request
 
+from app.admission import Admission
+from app.errors import APIError
+from app.metrics import Metrics
 from app.pipeline import Engine, Transcriber
 from config import Settings
 from models.interface import TranscriptionModel
@@ -14,6 +17,8 @@ from models.interface import TranscriptionModel
 
 @dataclass
 class Runtime:
+    """The model and engine, built by the lifespan."""
+
     settings: Settings
     model: TranscriptionModel
     engine: Engine
@@ -33,7 +38,26 @@ class Runtime:
         self.engine.shutdown()
 
 
+@dataclass
+class Gateway:
+    """Everything a route may need; `runtime` is None until the engine is up."""
+
+    settings: Settings
+    metrics: Metrics
+    admission: Admission
+    runtime: Runtime | None = None
+
+
+def get_gateway(request: Request) -> Gateway:
+    gateway = getattr(request.app.state, "gateway", None)
+    assert isinstance(gateway, Gateway), "create_app did not attach the gateway"
+    return gateway
+
+
 def get_runtime(request: Request) -> Runtime:
-    runtime = getattr(request.app.state, "runtime", None)
-    assert isinstance(runtime, Runtime), "the lifespan did not build the runtime"
+    runtime = get_gateway(request).runtime
+    if runtime is None:
+        raise APIError(
+            503, "the model is still loading; retry shortly", type="server_error", headers={"Retry-After": "5"}
+        )
     return runtime

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 ENV_PREFIX = "SPEECH_GATEWAY_"
 CONFIG_FILE_ENV = f"{ENV_PREFIX}CONFIG_FILE"
@@ -44,6 +44,19 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "text"] = Field("json", description="`json`: one object per line.")
+
+    # Who may call it, and how much at once.
+    api_key: list[str] = Field(
+        default_factory=list,
+        repr=False,
+        description="Keys accepted as `Authorization: Bearer <key>` on /v1 routes, comma-separated; "
+        "empty: no authentication.",
+    )
+    max_concurrent_requests: int = Field(16, ge=1, description="Audio requests processed at once.")
+    max_queued_requests: int = Field(64, ge=0, description="Audio requests waiting beyond those; more: 429.")
+    request_timeout_s: float = Field(600, gt=0, description="Longest a request may take before a 504.")
+    shutdown_grace_s: float = Field(30, ge=0, description="On SIGTERM, how long requests in flight may finish.")
 
     # The engine.
     dtype: Dtype = Field("auto", description="`auto`: bfloat16 on CPUs that have it, else the checkpoint's.")
@@ -61,16 +74,28 @@ class Settings(BaseSettings):
 
     # Audio handling.
     max_upload_mb: float = Field(25, gt=0, description="Largest upload accepted, in MB (OpenAI's cap is 25).")
-    max_audio_seconds: float = Field(4 * 3600, gt=0, description="Longest audio accepted, in seconds.")
+    max_audio_seconds: float = Field(2 * 3600, gt=0, description="Longest audio accepted, in seconds.")
     decode_workers: int = Field(2, ge=1, description="Threads decoding and resampling uploads.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # `load_settings` is the one reader of the environment and the file; values arrive here.
+        return (init_settings,)
 
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
 
-    @field_validator("model_aliases", mode="before")
+    @field_validator("model_aliases", "api_key", mode="before")
     @classmethod
-    def _split_aliases(cls, value: Any) -> Any:
+    def _split_list(cls, value: Any) -> Any:
         # Accept a comma-separated string from the environment as well as a JSON list.
         if isinstance(value, str):
             if value.strip().startswith("["):
@@ -97,10 +122,11 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     values: dict[str, Any] = {}
     if config_file := env.get(CONFIG_FILE_ENV):
         values.update(_read_config_file(Path(config_file)))
+    # An empty variable counts as unset (compose passes `${VAR:-}` through as "").
     values.update(
         (key[len(ENV_PREFIX) :].lower(), value)
         for key, value in env.items()
-        if key.startswith(ENV_PREFIX) and key != CONFIG_FILE_ENV
+        if key.startswith(ENV_PREFIX) and key != CONFIG_FILE_ENV and value != ""
     )
     values.update(overrides)
     return Settings.model_validate(values)

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from app.audio import Audio
+from app.cancellation import until_disconnect
 from app.errors import APIError
 from app.formats import logprobs_of, render, usage
+from app.logs import request_id_var
 from app.pipeline import Plan
 from app.protocol import TextDeltaEvent, TextDoneEvent, TranscriptionParams, parse_params, upload_of
 from app.routes.models import model_not_found
-from app.state import Runtime, get_runtime
+from app.state import Gateway, Runtime, get_gateway, get_runtime
 from app.upload import parse_form
 from models.interface import DecodeOptions, Task
 
@@ -36,10 +41,7 @@ _FORM_DOC: dict[str, Any] = {
                         "model": {"type": "string"},
                         "language": {"type": "string"},
                         "prompt": {"type": "string"},
-                        "response_format": {
-                            "type": "string",
-                            "enum": ["json", "text", "srt", "verbose_json", "vtt"],
-                        },
+                        "response_format": {"type": "string", "enum": ["json", "text", "srt", "verbose_json", "vtt"]},
                         "temperature": {"type": "number", "minimum": 0, "maximum": 1},
                         "timestamp_granularities[]": {"type": "array", "items": {"type": "string"}},
                         "stream": {"type": "boolean"},
@@ -50,6 +52,15 @@ _FORM_DOC: dict[str, Any] = {
         },
     }
 }
+
+
+def timed_out(seconds: float) -> APIError:
+    return APIError(
+        504,
+        f"the request took longer than the server's limit of {seconds:.0f} s; send shorter audio",
+        type="server_error",
+        code="timeout",
+    )
 
 
 async def _read_request(request: Request, runtime: Runtime, task: Task) -> tuple[TranscriptionParams, Audio]:
@@ -95,44 +106,86 @@ def _sse(payload: dict[str, Any]) -> str:
     return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
 
 
-async def _events(runtime: Runtime, plan: Plan, params: TranscriptionParams, request_id: str) -> AsyncIterator[str]:
-    """`transcript.text.delta` per finished window, in order, then `transcript.text.done`."""
+async def _events(
+    gateway: Gateway,
+    runtime: Runtime,
+    plan: Plan,
+    params: TranscriptionParams,
+    request_id: str,
+    resources: AsyncExitStack,
+    deadline: float,
+) -> AsyncIterator[str]:
+    """`transcript.text.delta` per finished window, in order, then `transcript.text.done`.
+
+    Owns `resources` (the admission slot): released when the stream ends, however it ends.
+    Starlette cancels this generator when the client disconnects, which aborts the engine work.
+    """
+    started = time.perf_counter()
+    loop = asyncio.get_running_loop()
     segments = []
-    started = False
+    begun = False
+    windows = runtime.transcriber.windows(plan, request_id)
     try:
-        async for window in runtime.transcriber.windows(plan, request_id):
-            segments.extend(window)
-            delta = "".join(s.text for s in window)
-            if not started:
-                delta = delta.lstrip()
-            if not delta:
-                continue
-            started = True
-            event = TextDeltaEvent(delta=delta, logprobs=logprobs_of(window) if params.include_logprobs else None)
-            yield _sse(event.model_dump(exclude_none=True))
-        transcript = runtime.transcriber.transcript(plan, segments)
-        done = TextDoneEvent(
-            text=transcript.text,
-            logprobs=logprobs_of(transcript.segments) if params.include_logprobs else None,
-            usage=usage(transcript.duration),
-        )
-        yield _sse(done.model_dump(exclude_none=True))
+        async with resources:
+            while True:
+                try:
+                    window = await asyncio.wait_for(anext(windows), timeout=max(0.0, deadline - loop.time()))
+                except StopAsyncIteration:
+                    break
+                segments.extend(window)
+                delta = "".join(s.text for s in window)
+                if not begun:
+                    delta = delta.lstrip()
+                if not delta:
+                    continue
+                begun = True
+                logprobs = logprobs_of(window) if params.include_logprobs else None
+                yield _sse(TextDeltaEvent(delta=delta, logprobs=logprobs).model_dump(exclude_none=True))
+            transcript = runtime.transcriber.transcript(plan, segments)
+            done = TextDoneEvent(
+                text=transcript.text,
+                logprobs=logprobs_of(transcript.segments) if params.include_logprobs else None,
+                usage=usage(transcript.duration),
+            )
+            gateway.metrics.observe_audio(params.task, transcript.duration, time.perf_counter() - started)
+            yield _sse(done.model_dump(exclude_none=True))
+    except TimeoutError:
+        yield _sse(timed_out(runtime.settings.request_timeout_s).body())
     except APIError as error:
         yield _sse(error.body())
+    finally:
+        await windows.aclose()
 
 
-async def _handle(request: Request, runtime: Runtime, task: Task) -> Response:
-    params, audio = await _read_request(request, runtime, task)
-    request_id = uuid.uuid4().hex
-    transcriber = runtime.transcriber
-    if params.stream:
-        plan = await transcriber.plan(audio, _options(params), request_id)
-        return StreamingResponse(
-            _events(runtime, plan, params, request_id),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
-    transcript = await transcriber.transcribe(audio, _options(params), request_id)
+async def _handle(request: Request, gateway: Gateway, task: Task) -> Response:
+    runtime = get_runtime(request)
+    settings = gateway.settings
+    request_id = request_id_var.get() or uuid.uuid4().hex
+    resources = AsyncExitStack()
+    # Admission comes first: a refused request costs no upload, a waiting one holds no audio.
+    await resources.enter_async_context(gateway.admission.slot())
+    deadline = asyncio.get_running_loop().time() + settings.request_timeout_s
+    try:
+        async with asyncio.timeout_at(deadline):
+            params, audio = await _read_request(request, runtime, task)
+            transcriber = runtime.transcriber
+            if params.stream:
+                plan = await transcriber.plan(audio, _options(params), request_id)
+                events = _events(gateway, runtime, plan, params, request_id, resources.pop_all(), deadline)
+                return StreamingResponse(
+                    events,
+                    media_type="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+                )
+            started = time.perf_counter()
+            transcript = await until_disconnect(
+                request.receive, transcriber.transcribe(audio, _options(params), request_id)
+            )
+            gateway.metrics.observe_audio(task, transcript.duration, time.perf_counter() - started)
+    except TimeoutError:
+        raise timed_out(settings.request_timeout_s) from None
+    finally:
+        await resources.aclose()
     body, media_type = render(transcript, params.response_format, params.include_logprobs)
     if isinstance(body, str):
         return PlainTextResponse(body, media_type=media_type)
@@ -140,12 +193,12 @@ async def _handle(request: Request, runtime: Runtime, task: Task) -> Response:
 
 
 @router.post("/transcriptions", openapi_extra=_FORM_DOC)
-async def transcriptions(request: Request, runtime: Annotated[Runtime, Depends(get_runtime)]) -> Response:
+async def transcriptions(request: Request, gateway: Annotated[Gateway, Depends(get_gateway)]) -> Response:
     """Transcribe audio into the input language."""
-    return await _handle(request, runtime, "transcribe")
+    return await _handle(request, gateway, "transcribe")
 
 
 @router.post("/translations", openapi_extra=_FORM_DOC)
-async def translations(request: Request, runtime: Annotated[Runtime, Depends(get_runtime)]) -> Response:
+async def translations(request: Request, gateway: Annotated[Gateway, Depends(get_gateway)]) -> Response:
     """Translate audio into English."""
-    return await _handle(request, runtime, "translate")
+    return await _handle(request, gateway, "translate")

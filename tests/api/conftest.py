@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import math
 from collections.abc import AsyncIterator, Callable
@@ -31,9 +32,17 @@ class ScriptedEngine:
         self.language = language
         self.requests: list[GenerationRequest] = []
         self.healthy = True
+        # Seconds each generation takes, so tests can hold requests in flight.
+        self.delay = 0.0
+        self.running = 0
 
     async def generate(self, request: GenerationRequest, request_id: str) -> GenerationResult:
         self.requests.append(request)
+        self.running += 1
+        try:
+            await asyncio.sleep(self.delay)
+        finally:
+            self.running -= 1
         vocab = self.model.vocab
         audio, rate = request.prompt["encoder_prompt"]["multi_modal_data"]["audio"]
         if request.max_tokens == 1:  # language detection
@@ -57,6 +66,9 @@ class ScriptedEngine:
 
     async def check_health(self) -> bool:
         return self.healthy
+
+    def pending(self) -> int:
+        return self.running
 
     def shutdown(self) -> None:
         self.healthy = False
@@ -93,6 +105,18 @@ async def _serve(
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
             client = AsyncOpenAI(api_key="unused", base_url="http://test/v1", http_client=http, max_retries=0)
             yield client, engine, http
+
+
+@pytest.fixture
+def serve(
+    whisper_base: WhisperModel,
+) -> Callable[..., AsyncIterator[tuple[AsyncOpenAI, ScriptedEngine, httpx.AsyncClient]]]:
+    """Serve the base model with settings overridden by keyword."""
+
+    def start(**overrides: object) -> AsyncIterator[tuple[AsyncOpenAI, ScriptedEngine, httpx.AsyncClient]]:
+        return _serve(load_settings({}, max_upload_mb=4, **overrides), whisper_base, "whisper-base")
+
+    return start
 
 
 @pytest.fixture

@@ -41,3 +41,21 @@ def test_config_file_is_read_and_environment_wins(tmp_path: Path) -> None:
 def test_invalid_values_are_refused(name: str, value: str) -> None:
     with pytest.raises(ValidationError):
         load_settings({f"SPEECH_GATEWAY_{name}": value})
+
+
+def test_empty_variables_count_as_unset() -> None:
+    s = load_settings({"SPEECH_GATEWAY_GPU_MEMORY_UTILIZATION": "", "SPEECH_GATEWAY_API_KEY": ""})
+    assert s.gpu_memory_utilization is None and s.api_key == []
+
+
+def test_api_keys_are_a_list_and_stay_out_of_repr() -> None:
+    s = load_settings({"SPEECH_GATEWAY_API_KEY": "sk-one, sk-two"})
+    assert s.api_key == ["sk-one", "sk-two"] and "sk-one" not in repr(s)
+
+
+def test_only_load_settings_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPEECH_GATEWAY_API_KEY", "sk-a,sk-b")
+    monkeypatch.setenv("SPEECH_GATEWAY_PORT", "9300")
+    s = load_settings()
+    assert s.api_key == ["sk-a", "sk-b"] and s.port == 9300
+    assert load_settings({}).port == 8000

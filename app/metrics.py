@@ -1,0 +1,61 @@
+"""Prometheus metrics of one app: requests, audio processed, real-time factor, queue depths."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+RTF_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+
+
+class Metrics:
+    """Each app owns its registry, so several apps (tests) never clash."""
+
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        r = self.registry
+        self.requests = Counter(
+            "speech_gateway_requests", "HTTP requests by route and status", ["route", "status"], registry=r
+        )
+        self.latency = Histogram(
+            "speech_gateway_request_duration_seconds",
+            "HTTP request duration",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.audio_seconds = Counter(
+            "speech_gateway_audio_seconds", "Seconds of audio transcribed or translated", ["task"], registry=r
+        )
+        self.rtf = Histogram(
+            "speech_gateway_real_time_factor",
+            "Processing seconds per second of audio (lower is faster)",
+            ["task"],
+            buckets=RTF_BUCKETS,
+            registry=r,
+        )
+        self.in_flight = Gauge("speech_gateway_requests_in_flight", "Audio requests being processed", registry=r)
+        self.waiting = Gauge("speech_gateway_requests_waiting", "Audio requests waiting for a slot", registry=r)
+        self.engine_requests = Gauge(
+            "speech_gateway_engine_requests", "Engine requests not yet finished (the engine's queue)", registry=r
+        )
+
+    def observe_audio(self, task: str, audio_s: float, processing_s: float) -> None:
+        self.audio_seconds.labels(task).inc(audio_s)
+        if audio_s > 0:
+            self.rtf.labels(task).observe(processing_s / audio_s)
+
+    def watch(self, in_flight: Callable[[], float], waiting: Callable[[], float], engine: Callable[[], float]) -> None:
+        """Gauges read live values when scraped."""
+        self.in_flight.set_function(in_flight)
+        self.waiting.set_function(waiting)
+        self.engine_requests.set_function(engine)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
