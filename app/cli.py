@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import uvicorn
 
 from app.logs import configure_logging
@@ -21,7 +23,7 @@ def main() -> None:
         access_log=False,
         log_config=None,
         # On SIGTERM: stop accepting, let requests in flight finish, then stop the engine.
-        timeout_graceful_shutdown=settings.shutdown_grace_s,
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s),
     )
 
 
