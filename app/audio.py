@@ -179,3 +179,30 @@ def is_silent(samples: np.ndarray, threshold_dbfs: float = -60.0) -> bool:
     size = 400 if len(samples) >= 400 else len(samples)
     loudest = float(_window_rms(samples, size, size).max(initial=0.0))
     return loudest < 10 ** (threshold_dbfs / 20)
+
+
+FRAME = 400  # 25 ms at 16 kHz
+HOP = 160  # 10 ms
+
+
+def frame_rms(samples: np.ndarray) -> np.ndarray:
+    if len(samples) < FRAME:
+        return np.sqrt(np.array([np.mean(samples.astype(np.float64) ** 2)])) if len(samples) else np.zeros(1)
+    return _window_rms(samples, FRAME, HOP)
+
+
+def has_speech(
+    part: np.ndarray, context: np.ndarray, margin_db: float = 25.0, min_s: float = 0.15, rate: int = 16_000
+) -> bool:
+    """Whether `part` holds sound at speech level: at least `min_s` of 25 ms frames within
+    `margin_db` of `context`'s loud frames (its 95th percentile), and above -60 dBFS.
+
+    A cheap energy detector: it tells a pause's background noise from more words, relative to
+    how loud the speaker is, so quiet recordings and noisy rooms both work.
+    """
+    if is_silent(part):
+        return False
+    level = float(np.percentile(frame_rms(context), 95))
+    threshold = max(level * 10 ** (-margin_db / 20), 10 ** (-60 / 20))
+    loud = int((frame_rms(part) > threshold).sum())
+    return loud * HOP / rate >= min_s

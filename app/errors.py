@@ -45,6 +45,32 @@ def bad_request(message: str, param: str | None = None, code: str | None = None)
     return APIError(400, message, param=param, code=code)
 
 
+def model_not_found(name: str) -> APIError:
+    return APIError(
+        404,
+        f"The model `{name}` does not exist or you do not have access to it.",
+        param="model",
+        code="model_not_found",
+    )
+
+
+def timed_out(seconds: float) -> APIError:
+    return APIError(
+        504,
+        f"the request took longer than the server's limit of {seconds:.0f} s; send shorter audio",
+        type="server_error",
+        code="timeout",
+    )
+
+
+def too_large(limit_bytes: int) -> APIError:
+    return APIError(
+        413,
+        f"the upload exceeds the limit of {limit_bytes // (1024 * 1024)} MB; send a shorter or compressed file",
+        code="request_too_large",
+    )
+
+
 def error_response(error: APIError) -> JSONResponse:
     return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
 

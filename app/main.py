@@ -37,7 +37,7 @@ async def build_runtime(settings: Settings) -> Runtime:
         settings=settings,
         model=model,
         engine=engine,
-        transcriber=Transcriber(model, engine, settings.decode_workers),
+        transcriber=Transcriber(model, engine, settings.decode_workers, settings.windows_per_request),
         served_name=settings.served_model_name or source.default_name,
     )
 

@@ -13,7 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
-from app.audio import Audio, check_length, decode, is_silent, resample, split_windows
+from app.audio import Audio, check_length, decode, has_speech, is_silent, resample, split_windows
 from models.interface import (
     DecodeOptions,
     GenerationRequest,
@@ -27,12 +27,14 @@ from models.interface import (
 
 log = logging.getLogger("speech_gateway.pipeline")
 
-# A window whose transcript stops this far before its end has its tail read again.
-MIN_TAIL_S = 1.0
+# A window whose transcript stops this far before its end, with speech after, has that tail read again.
+MIN_TAIL_S = 0.5
 MAX_REREADS = 3
 # Windows tried, in order, for language detection before settling on the best guess.
 DETECTION_WINDOWS = 3
 NO_SPEECH_THRESHOLD = 0.6
+# Windows a stream starts with before its first window is done.
+STREAM_HEAD_START = 2
 
 
 class Engine(Protocol):
@@ -76,9 +78,14 @@ class Plan:
 class Transcriber:
     """Runs requests of one model on one engine."""
 
-    def __init__(self, model: TranscriptionModel, engine: Engine, decode_workers: int = 2) -> None:
+    def __init__(
+        self, model: TranscriptionModel, engine: Engine, decode_workers: int = 2, windows_in_flight: int = 32
+    ) -> None:
         self.model = model
         self.engine = engine
+        # Per request: enough windows at once to batch well, few enough that the first ones finish
+        # early (streams) and that one long recording cannot hold up every request behind it.
+        self.windows_in_flight = windows_in_flight
         self._executor = ThreadPoolExecutor(max_workers=decode_workers, thread_name_prefix="decode")
 
     def close(self) -> None:
@@ -169,8 +176,14 @@ class Transcriber:
             # The coolest reading that passes the model's checks, else the most confident one.
             outcome = next((a for a in attempts if not a.retry), max(attempts, key=lambda a: a.score))
         segments = list(outcome.segments)
-        if depth < MAX_REREADS and window_s - outcome.consumed_s > MIN_TAIL_S and not outcome.no_speech:
-            tail = start + max(1, int(outcome.consumed_s * rate))
+        tail = start + max(1, int(outcome.consumed_s * rate))
+        if (
+            depth < MAX_REREADS
+            and not outcome.no_speech
+            and (end - tail) / rate > MIN_TAIL_S
+            and has_speech(plan.audio.samples[tail:end], piece, rate=rate)
+        ):
+            # The model stopped short of speech it has not written down: read that part again.
             segments += await self._window(plan, tail, end, request_id, depth + 1)
         return segments
 
@@ -201,18 +214,32 @@ class Transcriber:
         )
         return outcome
 
-    async def windows(self, plan: Plan, request_id: str) -> AsyncGenerator[list[Segment], None]:
+    async def windows(
+        self, plan: Plan, request_id: str, first_early: bool = False
+    ) -> AsyncGenerator[list[Segment], None]:
         """Each window's segments, in order, as soon as it and all before it are done.
 
-        Every window is submitted at once; leaving early cancels (and so aborts) the rest.
+        Windows go to the engine in order, `windows_in_flight` at a time; leaving early
+        cancels (and so aborts) the rest. `first_early` (streams) starts with only the first
+        two windows, so the first one is not slowed by a crowd, and lets the rest follow as
+        soon as it is done: the first delta comes sooner at little cost to the whole.
         """
-        tasks = [
-            asyncio.create_task(self._window(plan, start, end, f"{request_id}-w{i}"))
-            for i, (start, end) in enumerate(plan.windows)
-        ]
+        full = self.windows_in_flight
+        start_with = min(full, STREAM_HEAD_START) if first_early else full
+        slots = asyncio.Semaphore(start_with)
+
+        async def limited(i: int, start: int, end: int) -> list[Segment]:
+            async with slots:
+                return await self._window(plan, start, end, f"{request_id}-w{i}")
+
+        tasks = [asyncio.create_task(limited(i, start, end)) for i, (start, end) in enumerate(plan.windows)]
         try:
-            for task in tasks:
-                yield await task
+            for i, task in enumerate(tasks):
+                segments = await task
+                if i == 0:
+                    for _ in range(full - start_with):
+                        slots.release()
+                yield segments
         finally:
             pending = [task for task in tasks if not task.done()]
             for task in pending:

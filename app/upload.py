@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from app.errors import APIError, bad_request
+from app.errors import APIError, bad_request, too_large
 
 MAX_FIELD_BYTES = 256 * 1024
 MAX_FIELDS = 200
@@ -37,14 +37,6 @@ class ParsedForm:
         for uploads in self.files.values():
             for upload in uploads:
                 upload.path.unlink(missing_ok=True)
-
-
-def too_large(limit_bytes: int) -> APIError:
-    return APIError(
-        413,
-        f"the upload exceeds the limit of {limit_bytes // (1024 * 1024)} MB; send a shorter or compressed file",
-        code="request_too_large",
-    )
 
 
 class _Collector:

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     max_upload_mb: float = Field(25, gt=0, description="Largest upload accepted, in MB (OpenAI's cap is 25).")
     max_audio_seconds: float = Field(2 * 3600, gt=0, description="Longest audio accepted, in seconds.")
     decode_workers: int = Field(2, ge=1, description="Threads decoding and resampling uploads.")
+    windows_per_request: int = Field(
+        32, ge=1, description="Windows of one request decoded at once (the rest wait their turn)."
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -291,10 +291,10 @@ class WhisperModel:
     ) -> WindowOutcome:
         """Split a timestamped window into segments, as OpenAI's `transcribe()` does.
 
-        A window that ends in an open segment (text after the last timestamp pair, or the
-        token limit reached) is consumed only up to its last complete timestamp, so the rest
-        is read again; in the `final` window, where the audio itself ends, an open segment
-        that the model finished is kept and closed at the end of the audio.
+        `consumed_s` is where the transcript is complete: the last closing timestamp (an open
+        segment after it is dropped, to be read again), so the gateway can re-read whatever
+        audio with speech follows. In the `final` window, where the audio itself ends, an open
+        segment the model finished is kept and closed at the end of the audio.
         """
         ts = self.vocab.timestamp_begin
         tokens = [t for t in result.token_ids if t != self.vocab.eot]
@@ -341,23 +341,24 @@ class WhisperModel:
                     segments.append(segment(piece[0], piece[-1], piece, logprobs[last:cut]))
                 last = cut
             tail = tokens[last:]
-            if single_ending and finished:
-                consumed = window_s
-            elif final and finished:
-                # Nothing follows the final window: keep what the model read, up to the end.
-                if any(t < ts for t in tail):
-                    end_tok = ts + round(window_s / SECONDS_PER_TIMESTAMP)
-                    segments.append(segment(tail[0], end_tok, tail, logprobs[last:]))
+            if single_ending:
+                # Every segment is closed: the transcript is complete up to the last timestamp.
+                consumed = (tokens[-1] - ts) * SECONDS_PER_TIMESTAMP
+            elif final and finished and any(t < ts for t in tail):
+                # Nothing follows the final window: keep the open segment, up to the end.
+                segments.append(segment(tail[0], ts + round(window_s / SECONDS_PER_TIMESTAMP), tail, logprobs[last:]))
                 consumed = window_s
             else:
                 # Resume at the end of the last complete segment.
                 consumed = (tokens[last - 1] - ts) * SECONDS_PER_TIMESTAMP
         else:
             stamps = [t for t in tokens if t >= ts]
-            end_tok = stamps[-1] if len(stamps) > 1 else ts + round(window_s / SECONDS_PER_TIMESTAMP)
+            closed = len(stamps) > 1
+            end_tok = stamps[-1] if closed else ts + round(window_s / SECONDS_PER_TIMESTAMP)
             start_tok = stamps[0] if stamps else ts
             segments.append(segment(start_tok, end_tok, tokens, logprobs))
-            consumed = window_s
+            # One closed segment: complete up to its end. No timestamps: the whole window, as OpenAI.
+            consumed = (end_tok - ts) * SECONDS_PER_TIMESTAMP if closed else window_s
         return WindowOutcome(
             segments=segments,
             consumed_s=min(consumed, window_s),

@@ -15,12 +15,11 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 
 from app.audio import Audio
 from app.cancellation import until_disconnect
-from app.errors import APIError
+from app.errors import APIError, model_not_found, timed_out
 from app.formats import logprobs_of, render, usage
 from app.logs import request_id_var
 from app.pipeline import Plan
 from app.protocol import TextDeltaEvent, TextDoneEvent, TranscriptionParams, parse_params, upload_of
-from app.routes.models import model_not_found
 from app.state import Gateway, Runtime, get_gateway, get_runtime
 from app.upload import parse_form
 from models.interface import DecodeOptions, Task
@@ -52,15 +51,6 @@ _FORM_DOC: dict[str, Any] = {
         },
     }
 }
-
-
-def timed_out(seconds: float) -> APIError:
-    return APIError(
-        504,
-        f"the request took longer than the server's limit of {seconds:.0f} s; send shorter audio",
-        type="server_error",
-        code="timeout",
-    )
 
 
 async def _read_request(request: Request, runtime: Runtime, task: Task) -> tuple[TranscriptionParams, Audio]:
@@ -124,7 +114,7 @@ async def _events(
     loop = asyncio.get_running_loop()
     segments = []
     begun = False
-    windows = runtime.transcriber.windows(plan, request_id)
+    windows = runtime.transcriber.windows(plan, request_id, first_early=True)
     try:
         async with resources:
             while True:

@@ -6,20 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from app.errors import APIError
+from app.errors import model_not_found
 from app.protocol import ModelCard, ModelList
 from app.state import Runtime, get_runtime
 
 router = APIRouter(prefix="/v1", tags=["models"])
-
-
-def model_not_found(name: str) -> APIError:
-    return APIError(
-        404,
-        f"The model `{name}` does not exist or you do not have access to it.",
-        param="model",
-        code="model_not_found",
-    )
 
 
 def _cards(runtime: Runtime) -> list[ModelCard]:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from app.audio import check_length, decode, is_silent, quietest_point, resample, split_windows
+from app.audio import check_length, decode, has_speech, is_silent, quietest_point, resample, split_windows
 from app.errors import APIError
 
 
@@ -114,3 +114,14 @@ def test_quietest_point_and_silence() -> None:
     assert 20000 <= quietest_point(samples, 1600) <= 22000
     assert is_silent(np.zeros(16000, np.float32)) and is_silent(np.full(16000, 1e-5, np.float32))
     assert not is_silent(tone(0.2, 16000, amplitude=0.01))
+
+
+def test_has_speech_tells_more_words_from_a_noisy_pause() -> None:
+    rng = np.random.default_rng(5)
+    speech = tone(3.0, 16000, amplitude=0.3)
+    room = (rng.standard_normal(16000) * 0.003).astype(np.float32)  # about 40 dB under the speech
+    assert not has_speech(room, speech)
+    assert has_speech(np.concatenate([room, tone(0.5, 16000, amplitude=0.2)]), speech)
+    assert not has_speech(np.zeros(8000, np.float32), speech)
+    # A quiet talker: speech-level sound is judged against the talker, not against full scale.
+    assert has_speech(tone(0.5, 16000, amplitude=0.01), tone(3.0, 16000, amplitude=0.012))
