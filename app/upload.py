@@ -178,12 +178,16 @@ async def parse_form(
         async for chunk in body:
             parser.write(chunk)
         parser.finalize()
-    except APIError:
+    except Exception as exc:
+        collector.abort()
+        form.close()
+        if isinstance(exc, APIError):
+            raise
+        # python-multipart's own errors on malformed bodies, or the client leaving mid-upload.
+        raise bad_request(f"malformed multipart body: {exc}", code="invalid_multipart") from None
+    except BaseException:
+        # Cancelled (timeout, shutdown): nothing of the upload stays on disk.
         collector.abort()
         form.close()
         raise
-    except Exception as exc:  # python-multipart raises its own errors on malformed bodies
-        collector.abort()
-        form.close()
-        raise bad_request(f"malformed multipart body: {exc}", code="invalid_multipart") from None
     return form

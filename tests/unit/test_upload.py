@@ -60,3 +60,20 @@ async def test_wrong_content_types_are_a_400(content_type: str | None) -> None:
 async def test_garbled_multipart_is_a_400() -> None:
     with pytest.raises(APIError):
         await parse_form(CT, chunks(b"--XyZ\r\nnonsense without headers end"), limit_bytes=10_000)
+
+
+async def test_a_cancelled_upload_leaves_no_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    async def stalls() -> AsyncIterator[bytes]:
+        yield multipart([("file", b"\0" * 5000, "a.wav")])[:3000]
+        await asyncio.sleep(60)
+        yield b""
+
+    task = asyncio.ensure_future(parse_form(CT, stalls(), limit_bytes=100_000, spool_dir=str(tmp_path)))
+    await asyncio.sleep(0.1)
+    assert len(list(tmp_path.iterdir())) == 1
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert list(tmp_path.iterdir()) == []
