@@ -167,14 +167,19 @@ class Transcriber:
         requested = plan.options.temperature
         first, *others = self.model.fallback_temperatures if requested == 0 else [requested]
         outcome = await self._attempt(plan, piece, first, window_s, offset_s, final, f"{request_id}-d{depth}")
-        if outcome.retry and others:
-            # Every higher temperature at once: one round trip instead of up to five in a row.
-            retries = await asyncio.gather(
-                *(self._attempt(plan, piece, t, window_s, offset_s, final, f"{request_id}-d{depth}") for t in others)
+        attempts = [outcome]
+        # The next temperature alone (it usually suffices: one more pass), then all the others at
+        # once (two round trips at most instead of up to five in a row).
+        for batch in (others[:1], others[1:]):
+            if not attempts[-1].retry or not batch:
+                break
+            attempts += await asyncio.gather(
+                *(self._attempt(plan, piece, t, window_s, offset_s, final, f"{request_id}-d{depth}") for t in batch)
             )
-            attempts = [outcome, *retries]
-            # The coolest reading that passes the model's checks, else the most confident one.
-            outcome = next((a for a in attempts if not a.retry), max(attempts, key=lambda a: a.score))
+            if any(not a.retry for a in attempts):
+                break
+        # The coolest reading that passes the model's checks, else the most confident one.
+        outcome = next((a for a in attempts if not a.retry), max(attempts, key=lambda a: a.score))
         segments = list(outcome.segments)
         tail = start + max(1, int(outcome.consumed_s * rate))
         if (

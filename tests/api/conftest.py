@@ -35,6 +35,8 @@ class ScriptedEngine:
         # Seconds each generation takes, so tests can hold requests in flight.
         self.delay = 0.0
         self.running = 0
+        # Logprob of every sampled token, by temperature (default -0.1: a confident reading).
+        self.logprob_at: dict[float, float] = {}
 
     async def generate(self, request: GenerationRequest, request_id: str) -> GenerationResult:
         self.requests.append(request)
@@ -58,7 +60,7 @@ class ScriptedEngine:
         return GenerationResult(
             token_ids=tokens,
             text="",
-            token_logprobs=[-0.1] * len(tokens),
+            token_logprobs=[self.logprob_at.get(request.temperature, -0.1)] * len(tokens),
             prompt_logprobs=[None] * (len(request.prompt["decoder_prompt"]["prompt_token_ids"]) - 2) + [sot_row, {}],
             step_logprobs=[{vocab.no_speech: math.log(0.01)}] if request.logprob_token_ids else [],
             finish_reason="stop",

@@ -200,3 +200,29 @@ async def test_unknown_fields_are_ignored(api: Served) -> None:
         files={"file": ("a.wav", wav_bytes(1.0))},
     )
     assert response.status_code == 200
+
+
+async def test_unsure_windows_fall_back_to_higher_temperatures(api: Served) -> None:
+    client, engine, _ = api
+    engine.logprob_at = {0.0: -2.0, 0.2: -2.0, 0.4: -0.3, 0.6: -0.2}
+    result = await client.audio.transcriptions.create(
+        model="whisper-1", file=("a.wav", wav_bytes(2.0)), response_format="verbose_json", language="en"
+    )
+    temperatures = [r.temperature for r in engine.requests]
+    # T=0, then 0.2 alone, then the rest at once; the coolest passing reading wins.
+    assert temperatures[:2] == [0.0, 0.2] and sorted(temperatures[2:]) == [0.4, 0.6, 0.8, 1.0]
+    assert result.segments is not None and result.segments[0].temperature == 0.4
+
+    engine.requests.clear()
+    engine.logprob_at = {0.0: -2.0}
+    await client.audio.transcriptions.create(model="whisper-1", file=("a.wav", wav_bytes(2.0)), language="en")
+    assert [r.temperature for r in engine.requests] == [0.0, 0.2]
+
+
+async def test_a_fixed_temperature_is_never_raised(api: Served) -> None:
+    client, engine, _ = api
+    engine.logprob_at = {0.3: -2.0}
+    await client.audio.transcriptions.create(
+        model="whisper-1", file=("a.wav", wav_bytes(2.0)), language="en", temperature=0.3
+    )
+    assert [r.temperature for r in engine.requests] == [0.3]
