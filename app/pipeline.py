@@ -18,6 +18,7 @@ from models.interface import (
     DecodeOptions,
     GenerationRequest,
     GenerationResult,
+    ModelInputError,
     Segment,
     SpeechToTextConfig,
     Task,
@@ -107,7 +108,10 @@ class Transcriber:
     async def plan(self, audio: Audio, options: DecodeOptions, request_id: str) -> Plan:
         self.model.validate_options(options)
         options = replace(options, language=self.model.validate_language(options.language))
-        candidates = tuple(self.model.validate_language(c) or c for c in options.candidate_languages)
+        try:
+            candidates = tuple(self.model.validate_language(c) or c for c in options.candidate_languages)
+        except ModelInputError as error:
+            raise ModelInputError(str(error), param="languages", code=error.code) from None
         options = replace(options, candidate_languages=candidates)
         stt = self.model.get_speech_to_text_config(options.task)
         windows = (
@@ -171,13 +175,11 @@ class Transcriber:
         # The next temperature alone (it usually suffices: one more pass), then all the others at
         # once (two round trips at most instead of up to five in a row).
         for batch in (others[:1], others[1:]):
-            if not attempts[-1].retry or not batch:
+            if not batch or any(not a.retry for a in attempts):
                 break
             attempts += await asyncio.gather(
                 *(self._attempt(plan, piece, t, window_s, offset_s, final, f"{request_id}-d{depth}") for t in batch)
             )
-            if any(not a.retry for a in attempts):
-                break
         # The coolest reading that passes the model's checks, else the most confident one.
         outcome = next((a for a in attempts if not a.retry), max(attempts, key=lambda a: a.score))
         segments = list(outcome.segments)

@@ -226,3 +226,13 @@ async def test_a_fixed_temperature_is_never_raised(api: Served) -> None:
         model="whisper-1", file=("a.wav", wav_bytes(2.0)), language="en", temperature=0.3
     )
     assert [r.temperature for r in engine.requests] == [0.3]
+
+
+async def test_unknown_candidate_language_names_languages(api: Served) -> None:
+    _, _, http = api
+    response = await http.post(
+        "/v1/audio/transcriptions",
+        files={"file": ("a.wav", wav_bytes(1.0))},
+        data={"model": "whisper-1", "languages[]": ["fr", "elvish"]},
+    )
+    assert response.status_code == 400 and response.json()["error"]["param"] == "languages"
