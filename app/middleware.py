@@ -38,7 +38,6 @@ class RequestContext:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         request_id = new_request_id(headers.get("x-request-id"))
         token = request_id_var.set(request_id)
-        scope.setdefault("state", {})["request_id"] = request_id
         status = CLIENT_CLOSED
         started = time.perf_counter()
 

@@ -178,16 +178,12 @@ async def parse_form(
         async for chunk in body:
             parser.write(chunk)
         parser.finalize()
-    except Exception as exc:
+    except BaseException as exc:
+        # Whatever went wrong, cancellation (timeout, shutdown) included, nothing stays on disk.
         collector.abort()
         form.close()
-        if isinstance(exc, APIError):
-            raise
-        # python-multipart's own errors on malformed bodies, or the client leaving mid-upload.
-        raise bad_request(f"malformed multipart body: {exc}", code="invalid_multipart") from None
-    except BaseException:
-        # Cancelled (timeout, shutdown): nothing of the upload stays on disk.
-        collector.abort()
-        form.close()
+        if isinstance(exc, Exception) and not isinstance(exc, APIError):
+            # python-multipart's own errors on malformed bodies, or the client leaving mid-upload.
+            raise bad_request(f"malformed multipart body: {exc}", code="invalid_multipart") from None
         raise
     return form

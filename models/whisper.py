@@ -326,6 +326,8 @@ class WhisperModel:
                 logprobs=self._token_logprobs(seg_tokens, seg_logprobs),
             )
 
+        # The timestamp token at the window's end, for segments the model left open.
+        window_end = ts + round(window_s / SECONDS_PER_TIMESTAMP)
         is_ts = [t >= ts for t in tokens]
         # Positions where a pair of timestamps closes one segment and opens the next.
         cuts = [i for i in range(1, len(tokens)) if is_ts[i] and is_ts[i - 1]]
@@ -346,7 +348,7 @@ class WhisperModel:
                 consumed = (tokens[-1] - ts) * SECONDS_PER_TIMESTAMP
             elif final and finished and any(t < ts for t in tail):
                 # Nothing follows the final window: keep the open segment, up to the end.
-                segments.append(segment(tail[0], ts + round(window_s / SECONDS_PER_TIMESTAMP), tail, logprobs[last:]))
+                segments.append(segment(tail[0], window_end, tail, logprobs[last:]))
                 consumed = window_s
             else:
                 # Resume at the end of the last complete segment.
@@ -354,7 +356,7 @@ class WhisperModel:
         else:
             stamps = [t for t in tokens if t >= ts]
             closed = len(stamps) > 1
-            end_tok = stamps[-1] if closed else ts + round(window_s / SECONDS_PER_TIMESTAMP)
+            end_tok = stamps[-1] if closed else window_end
             start_tok = stamps[0] if stamps else ts
             segments.append(segment(start_tok, end_tok, tokens, logprobs))
             # One closed segment: complete up to its end. No timestamps: the whole window, as OpenAI.
