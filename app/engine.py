@@ -7,8 +7,10 @@ dataclasses of `models.interface`.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any, cast
 
@@ -22,18 +24,27 @@ from vllm.v1.sample.logits_processor import AdapterLogitsProcessor
 
 from config import Settings
 from models.interface import GenerationRequest, GenerationResult
-from models.logits_rules import build_rule
 
 log = logging.getLogger("speech_gateway.engine")
 
-# Enough for language detection over every Whisper language plus <|nospeech|>.
-MAX_LOGPROBS = 128
 CPU_MEMORY_SHARE = 0.35
 GPU_MEMORY_SHARE = 0.9
+# Only factories inside the model families may be named by a request's logits rule.
+RULE_PACKAGE = "models."
+
+
+@cache
+def rule_factory(name: str) -> Callable[[Mapping[str, Any]], Any]:
+    """The factory "module:function" that builds a family's per-request logits rule."""
+    module_name, _, attribute = name.partition(":")
+    if not module_name.startswith(RULE_PACKAGE) or not attribute:
+        raise ValueError(f"logits rule {name!r} is not a 'models.<module>:<factory>' name")
+    factory: Callable[[Mapping[str, Any]], Any] = getattr(importlib.import_module(module_name), attribute)
+    return factory
 
 
 class ModelLogitsRules(AdapterLogitsProcessor):
-    """Applies a request's named logits rule (see `models.logits_rules`) to its row of logits."""
+    """Applies a request's logits rule (named by the family, built in this process) to its row of logits."""
 
     def is_argmax_invariant(self) -> bool:
         return False
@@ -43,7 +54,7 @@ class ModelLogitsRules(AdapterLogitsProcessor):
         if not spec:
             return None
         name, args = spec
-        return build_rule(name, args)
+        return rule_factory(name)(args)
 
 
 def _cpu_has_bf16() -> bool:
@@ -62,7 +73,8 @@ def resolve_dtype(requested: str) -> str:
     return "auto"
 
 
-def engine_args(settings: Settings, model_dir: Path) -> AsyncEngineArgs:
+def engine_args(settings: Settings, model_dir: Path, family_args: Mapping[str, Any] | None = None) -> AsyncEngineArgs:
+    """Settings' engine arguments, then the ones the family declares (they win)."""
     share = settings.gpu_memory_utilization
     if share is None:
         share = CPU_MEMORY_SHARE if current_platform.is_cpu() else GPU_MEMORY_SHARE
@@ -72,7 +84,6 @@ def engine_args(settings: Settings, model_dir: Path) -> AsyncEngineArgs:
         "gpu_memory_utilization": share,
         "enforce_eager": settings.enforce_eager,
         "tensor_parallel_size": settings.tensor_parallel_size,
-        "max_logprobs": MAX_LOGPROBS,
         "logits_processors": [ModelLogitsRules],
         "disable_log_stats": True,
         "seed": 0,
@@ -81,10 +92,13 @@ def engine_args(settings: Settings, model_dir: Path) -> AsyncEngineArgs:
         kwargs["max_model_len"] = settings.max_model_len
     if settings.max_num_seqs:
         kwargs["max_num_seqs"] = settings.max_num_seqs
+    kwargs.update(family_args or {})
+    if settings.model_impl != "auto":
+        kwargs["model_impl"] = settings.model_impl
     return AsyncEngineArgs(**kwargs)
 
 
-def sampling_params(request: GenerationRequest) -> SamplingParams:
+def sampling_params(request: GenerationRequest, stream: bool = False) -> SamplingParams:
     extra = {"logits_rule": [request.logits_rule[0], dict(request.logits_rule[1])]} if request.logits_rule else None
     token_ids = list(request.logprob_token_ids) if request.logprob_token_ids else None
     return SamplingParams(
@@ -99,7 +113,7 @@ def sampling_params(request: GenerationRequest) -> SamplingParams:
         seed=request.seed,
         skip_special_tokens=False,
         detokenize=False,
-        output_kind=RequestOutputKind.FINAL_ONLY,
+        output_kind=RequestOutputKind.CUMULATIVE if stream else RequestOutputKind.FINAL_ONLY,
     )
 
 
@@ -124,6 +138,7 @@ def _result(output: Any, request: GenerationRequest) -> GenerationResult:
         prompt_logprobs=prompt_rows,
         finish_reason=completion.finish_reason,
         prompt_tokens=len(output.prompt_token_ids or []),
+        prompt_token_ids=list(output.prompt_token_ids or []),
     )
 
 
@@ -135,9 +150,9 @@ class VllmEngine:
         self._closed = False
 
     @classmethod
-    def start(cls, settings: Settings, model_dir: Path) -> VllmEngine:
+    def start(cls, settings: Settings, model_dir: Path, family_args: Mapping[str, Any] | None = None) -> VllmEngine:
         """Build the engine (blocking: loads weights, profiles memory, may compile)."""
-        args = engine_args(settings, model_dir)
+        args = engine_args(settings, model_dir, family_args)
         log.info("starting vLLM engine for %s (dtype=%s)", model_dir, args.dtype)
         return cls(AsyncLLM.from_engine_args(args))
 
@@ -155,6 +170,19 @@ class VllmEngine:
         if final is None:
             raise RuntimeError(f"engine returned no output for {request_id}")
         return _result(final, request)
+
+    async def stream(self, request: GenerationRequest, request_id: str) -> AsyncIterator[GenerationResult]:
+        """Cumulative results as tokens arrive; closing or cancelling the consumer aborts it."""
+        finished = False
+        try:
+            async for output in self._llm.generate(
+                cast(Any, dict(request.prompt)), sampling_params(request, stream=True), request_id
+            ):
+                finished = bool(output.finished)
+                yield _result(output, request)
+        finally:
+            if not finished:
+                await asyncio.shield(self._llm.abort(request_id))
 
     def pending(self) -> int:
         """Engine requests not yet finished: running or queued."""

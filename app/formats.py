@@ -3,23 +3,37 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any
 
-from app.pipeline import Transcript
 from app.protocol import (
     DurationUsage,
+    InputTokenDetails,
     Logprob,
     SegmentJSON,
+    TokenUsage,
     TranscriptionJSON,
     TranscriptionVerboseJSON,
+    Usage,
 )
-from models.interface import Segment
+from app.transcript import Transcript
+from models.interface import Segment, TokenLogprob
 
 TEXT_MEDIA_TYPES = {"text": "text/plain", "srt": "application/x-subrip", "vtt": "text/vtt"}
 
 
-def usage(duration: float) -> DurationUsage:
+def usage(transcript: Transcript) -> Usage:
+    if transcript.usage_kind == "tokens":
+        return TokenUsage(
+            input_tokens=transcript.input_tokens,
+            output_tokens=transcript.output_tokens,
+            total_tokens=transcript.input_tokens + transcript.output_tokens,
+            input_token_details=InputTokenDetails(
+                audio_tokens=transcript.audio_tokens, text_tokens=transcript.input_tokens - transcript.audio_tokens
+            ),
+        )
     # OpenAI bills whole seconds, rounded up.
+    duration = transcript.duration
     return DurationUsage(seconds=max(1, math.ceil(duration)) if duration > 0 else 0)
 
 
@@ -54,14 +68,18 @@ def to_text(transcript: Transcript) -> str:
     return transcript.text + "\n"
 
 
+def logprob_list(logprobs: Iterable[TokenLogprob]) -> list[Logprob]:
+    return [Logprob(token=lp.token, logprob=lp.logprob, bytes=lp.bytes) for lp in logprobs]
+
+
 def logprobs_of(segments: list[Segment]) -> list[Logprob]:
-    return [Logprob(token=lp.token, logprob=lp.logprob, bytes=lp.bytes) for s in segments for lp in s.logprobs]
+    return logprob_list(lp for s in segments for lp in s.logprobs)
 
 
 def to_json(transcript: Transcript, include_logprobs: bool = False) -> dict[str, Any]:
     body = TranscriptionJSON(
         text=transcript.text,
-        usage=usage(transcript.duration),
+        usage=usage(transcript),
         logprobs=logprobs_of(transcript.segments) if include_logprobs else None,
     )
     return body.model_dump(exclude_none=True)
@@ -90,7 +108,7 @@ def to_verbose_json(transcript: Transcript) -> dict[str, Any]:
         duration=round(transcript.duration, 3),
         text=transcript.text,
         segments=[segment_json(i, s) for i, s in enumerate(transcript.segments)],
-        usage=usage(transcript.duration),
+        usage=usage(transcript),
     )
     return body.model_dump(exclude_none=True)
 

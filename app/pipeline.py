@@ -1,40 +1,35 @@
-"""One request from audio to a Transcript: split, detect language, decode every piece at once, merge."""
+"""One request from audio to a Transcript: cut into the family's pieces, read them concurrently, merge.
+
+How a piece is read (prompts, retries, language detection, cleanup) is the family's business;
+this module only knows pieces, the engine, and order.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
-import numpy as np
-
-from app.audio import Audio, check_length, decode, has_speech, is_silent, resample, split_windows
+from app.audio import Audio, check_length, decode, resample, split_windows
+from app.transcript import Transcript, assemble
 from models.interface import (
     DecodeOptions,
+    EngineCalls,
     GenerationRequest,
     GenerationResult,
-    ModelInputError,
-    Segment,
+    Piece,
+    Reading,
     SpeechToTextConfig,
     Task,
+    TextDelta,
     TranscriptionModel,
-    WindowOutcome,
 )
 
-log = logging.getLogger("speech_gateway.pipeline")
-
-# A window whose transcript stops this far before its end, with speech after, has that tail read again.
-MIN_TAIL_S = 0.5
-MAX_REREADS = 3
-# Windows tried, in order, for language detection before settling on the best guess.
-DETECTION_WINDOWS = 3
-NO_SPEECH_THRESHOLD = 0.6
-# Windows a stream starts with before its first window is done.
+# Pieces a stream starts with before its first piece is done.
 STREAM_HEAD_START = 2
 
 
@@ -42,6 +37,10 @@ class Engine(Protocol):
     """What the pipeline needs of an engine; `app.engine.VllmEngine` is the real one."""
 
     async def generate(self, request: GenerationRequest, request_id: str) -> GenerationResult: ...
+
+    def stream(self, request: GenerationRequest, request_id: str) -> AsyncIterator[GenerationResult]:
+        """Cumulative results as tokens arrive; cancelling the consumer aborts the request."""
+        ...
 
     async def check_health(self) -> bool: ...
 
@@ -53,27 +52,32 @@ class Engine(Protocol):
 
 
 @dataclass(frozen=True)
-class Transcript:
-    task: Task
-    language: str | None
-    duration: float
-    segments: list[Segment] = field(default_factory=list)
-    # How OpenAI reports the language: its lowercase English name.
-    language_name: str = ""
-
-    @property
-    def text(self) -> str:
-        return "".join(segment.text for segment in self.segments).strip()
-
-
-@dataclass(frozen=True)
 class Plan:
     """A request ready to decode: the audio at the model's rate, its pieces, the final options."""
 
     audio: Audio
-    windows: list[tuple[int, int]]
+    pieces: list[Piece]
     options: DecodeOptions
     stt: SpeechToTextConfig
+
+
+@dataclass(frozen=True)
+class PieceDone:
+    """A piece is read; every delta of it has been yielded before this."""
+
+    reading: Reading
+
+
+def engine_calls(engine: Engine, request_id: str, piece: int) -> EngineCalls:
+    """The engine as one piece's family call sees it: request ids made unique per request and piece."""
+
+    async def generate(request: GenerationRequest, tag: str) -> GenerationResult:
+        return await engine.generate(request, f"{request_id}-p{piece}-{tag}")
+
+    def stream(request: GenerationRequest, tag: str) -> AsyncIterator[GenerationResult]:
+        return engine.stream(request, f"{request_id}-p{piece}-{tag}")
+
+    return EngineCalls(generate=generate, stream=stream)
 
 
 class Transcriber:
@@ -84,7 +88,7 @@ class Transcriber:
     ) -> None:
         self.model = model
         self.engine = engine
-        # Per request: enough windows at once to batch well, few enough that the first ones finish
+        # Per request: enough pieces at once to batch well, few enough that the first ones finish
         # early (streams) and that one long recording cannot hold up every request behind it.
         self.windows_in_flight = windows_in_flight
         self._executor = ThreadPoolExecutor(max_workers=decode_workers, thread_name_prefix="decode")
@@ -105,16 +109,15 @@ class Transcriber:
         return await loop.run_in_executor(self._executor, self._load, path, task, max_seconds)
 
     # -- planning -----------------------------------------------------------------------------
-    async def plan(self, audio: Audio, options: DecodeOptions, request_id: str) -> Plan:
+    def check(self, options: DecodeOptions) -> DecodeOptions:
+        """Options the family accepts, normalised; ModelInputError names the field otherwise."""
         self.model.validate_options(options)
-        options = replace(options, language=self.model.validate_language(options.language))
-        try:
-            candidates = tuple(self.model.validate_language(c) or c for c in options.candidate_languages)
-        except ModelInputError as error:
-            raise ModelInputError(str(error), param="languages", code=error.code) from None
-        options = replace(options, candidate_languages=candidates)
+        return replace(options, language=self.model.validate_language(options.language))
+
+    async def plan(self, audio: Audio, options: DecodeOptions, request_id: str) -> Plan:
+        options = self.check(options)
         stt = self.model.get_speech_to_text_config(options.task)
-        windows = (
+        bounds = (
             split_windows(
                 audio.samples,
                 audio.sample_rate,
@@ -125,128 +128,48 @@ class Transcriber:
             if stt.allow_audio_chunking
             else [(0, len(audio.samples))]
         )
-        if options.language is None and self.model.supports_language_detection:
-            language = await self._detect_language(audio, windows, options, stt, request_id)
-            # No speech to detect from: report the first candidate, or English as OpenAI does.
-            fallback = options.candidate_languages[0] if options.candidate_languages else "en"
-            options = replace(options, language=language or fallback)
-        return Plan(audio, windows, options, stt)
+        rate = audio.sample_rate
+        n = len(audio.samples)
+        pieces = [
+            Piece(i, audio.samples[start:end], rate, start / rate, end == n) for i, (start, end) in enumerate(bounds)
+        ]
+        options = await self.model.prepare(pieces, options, engine_calls(self.engine, f"{request_id}-prep", 0))
+        return Plan(audio, pieces, options, stt)
 
-    async def _detect_language(
-        self,
-        audio: Audio,
-        windows: Sequence[tuple[int, int]],
-        options: DecodeOptions,
-        stt: SpeechToTextConfig,
-        request_id: str,
-    ) -> str | None:
-        """The language of the first window that holds speech (the best guess if none does)."""
-        best = None
-        tried = 0
-        for i, (start, end) in enumerate(windows):
-            piece = audio.samples[start:end]
-            if is_silent(piece):
-                continue
-            request = self.model.get_language_detection_prompt(piece, stt, options.candidate_languages)
-            result = await self.engine.generate(request, f"{request_id}-lang{i}")
-            guess = self.model.parse_language_detection(result, options.candidate_languages)
-            if best is None or guess.no_speech_prob < best.no_speech_prob:
-                best = guess
-            tried += 1
-            if guess.no_speech_prob < NO_SPEECH_THRESHOLD or tried >= DETECTION_WINDOWS:
-                break
-        if best is not None:
-            log.debug("detected language %s (p=%.2f)", best.language, best.probability)
-        return best.language if best else None
+    # -- reading ------------------------------------------------------------------------------
+    async def events(
+        self, plan: Plan, request_id: str, streaming: bool = False
+    ) -> AsyncGenerator[TextDelta | PieceDone, None]:
+        """Each piece's text deltas as the family emits them, then its reading, piece after piece.
 
-    # -- decoding -----------------------------------------------------------------------------
-    async def _window(self, plan: Plan, start: int, end: int, request_id: str, depth: int = 0) -> list[Segment]:
-        """Segments of samples [start, end): fallback temperatures, then the unread tail again."""
-        rate = plan.audio.sample_rate
-        piece = plan.audio.samples[start:end]
-        if is_silent(piece):
-            return []
-        window_s, offset_s = len(piece) / rate, start / rate
-        final = end == len(plan.audio.samples)
-        requested = plan.options.temperature
-        first, *others = self.model.fallback_temperatures if requested == 0 else [requested]
-        outcome = await self._attempt(plan, piece, first, window_s, offset_s, final, f"{request_id}-d{depth}")
-        attempts = [outcome]
-        # The next temperature alone (it usually suffices: one more pass), then all the others at
-        # once (two round trips at most instead of up to five in a row).
-        for batch in (others[:1], others[1:]):
-            if not batch or any(not a.retry for a in attempts):
-                break
-            attempts += await asyncio.gather(
-                *(self._attempt(plan, piece, t, window_s, offset_s, final, f"{request_id}-d{depth}") for t in batch)
-            )
-        # The coolest reading that passes the model's checks, else the most confident one.
-        outcome = next((a for a in attempts if not a.retry), max(attempts, key=lambda a: a.score))
-        segments = list(outcome.segments)
-        tail = start + max(1, int(outcome.consumed_s * rate))
-        if (
-            depth < MAX_REREADS
-            and not outcome.no_speech
-            and (end - tail) / rate > MIN_TAIL_S
-            and has_speech(plan.audio.samples[tail:end], piece, rate=rate)
-        ):
-            # The model stopped short of speech it has not written down: read that part again.
-            segments += await self._window(plan, tail, end, request_id, depth + 1)
-        return segments
-
-    async def _attempt(
-        self,
-        plan: Plan,
-        piece: np.ndarray,
-        temperature: float,
-        window_s: float,
-        offset_s: float,
-        final: bool,
-        request_id: str,
-    ) -> WindowOutcome:
-        request = self.model.get_generation_prompt(piece, plan.stt, plan.options, temperature)
-        result = await self.engine.generate(request, f"{request_id}-t{temperature:g}")
-        outcome = self.model.parse_window(result, window_s, offset_s, temperature, final)
-        log.debug(
-            "%s: %.2f s at %.2f s, T=%g: %d tokens (%s), consumed %.2f s%s%s",
-            request_id,
-            window_s,
-            offset_s,
-            temperature,
-            len(result.token_ids),
-            result.finish_reason,
-            outcome.consumed_s,
-            ", retry" if outcome.retry else "",
-            ", no speech" if outcome.no_speech else "",
-        )
-        return outcome
-
-    async def windows(
-        self, plan: Plan, request_id: str, first_early: bool = False
-    ) -> AsyncGenerator[list[Segment], None]:
-        """Each window's segments, in order, as soon as it and all before it are done.
-
-        Windows go to the engine in order, `windows_in_flight` at a time; leaving early
-        cancels (and so aborts) the rest. `first_early` (streams) starts with only the first
-        two windows, so the first one is not slowed by a crowd, and lets the rest follow as
-        soon as it is done: the first delta comes sooner at little cost to the whole.
+        Pieces go to the engine in order, `windows_in_flight` at a time; leaving early cancels
+        (and so aborts) the rest. `streaming` asks families for deltas, and starts with only the
+        first two pieces, so the first one is not slowed by a crowd; the rest follow once it is done.
         """
         full = self.windows_in_flight
-        start_with = min(full, STREAM_HEAD_START) if first_early else full
+        start_with = min(full, STREAM_HEAD_START) if streaming else full
         slots = asyncio.Semaphore(start_with)
+        queues: list[asyncio.Queue[TextDelta | None]] = [asyncio.Queue() for _ in plan.pieces]
 
-        async def limited(i: int, start: int, end: int) -> list[Segment]:
-            async with slots:
-                return await self._window(plan, start, end, f"{request_id}-w{i}")
+        async def read(piece: Piece) -> Reading:
+            queue = queues[piece.index]
+            try:
+                async with slots:
+                    calls = engine_calls(self.engine, request_id, piece.index)
+                    return await self.model.read(piece, plan.options, calls, queue.put_nowait if streaming else None)
+            finally:
+                queue.put_nowait(None)
 
-        tasks = [asyncio.create_task(limited(i, start, end)) for i, (start, end) in enumerate(plan.windows)]
+        tasks = [asyncio.create_task(read(piece)) for piece in plan.pieces]
         try:
             for i, task in enumerate(tasks):
-                segments = await task
+                while (delta := await queues[i].get()) is not None:
+                    yield delta
+                reading = await task
                 if i == 0:
                     for _ in range(full - start_with):
                         slots.release()
-                yield segments
+                yield PieceDone(reading)
         finally:
             pending = [task for task in tasks if not task.done()]
             for task in pending:
@@ -257,33 +180,15 @@ class Transcriber:
 
     async def transcribe(self, audio: Audio, options: DecodeOptions, request_id: str) -> Transcript:
         plan = await self.plan(audio, options, request_id)
-        segments: list[Segment] = []
-        async for window in self.windows(plan, request_id):
-            segments.extend(window)
-        return self.transcript(plan, segments)
+        readings = [event.reading async for event in self.events(plan, request_id) if isinstance(event, PieceDone)]
+        return self.transcript(plan, readings)
 
-    def transcript(self, plan: Plan, segments: list[Segment]) -> Transcript:
-        language = plan.options.language
-        return Transcript(
-            task=plan.options.task,
-            language=language,
-            duration=plan.audio.duration,
-            segments=merge(segments),
-            language_name=self.model.supported_languages.get(language or "", language or ""),
+    def transcript(self, plan: Plan, readings: list[Reading]) -> Transcript:
+        return assemble(
+            plan.options.task,
+            plan.options.language,
+            plan.audio.duration,
+            readings,
+            dict(self.model.supported_languages),
+            self.model.usage_kind,
         )
-
-
-def merge(segments: list[Segment]) -> list[Segment]:
-    """Segments in time order; a segment repeating the previous text over the same time is dropped."""
-    out: list[Segment] = []
-    for segment in sorted(segments, key=lambda s: (s.start, s.end)):
-        if out and _duplicate(out[-1], segment):
-            continue
-        out.append(segment)
-    return out
-
-
-def _duplicate(previous: Segment, segment: Segment) -> bool:
-    overlap = min(previous.end, segment.end) - max(previous.start, segment.start)
-    shorter = min(previous.end - previous.start, segment.end - segment.start)
-    return segment.text.strip() == previous.text.strip() and overlap > 0.5 * max(shorter, 0.01)

@@ -36,6 +36,7 @@ class TranscriptionParams:
     stream: bool = False
     include_logprobs: bool = False
     languages: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
 
 
 def _scalar(form: ParsedForm, name: str) -> str | None:
@@ -129,10 +130,10 @@ def parse_params(form: ParsedForm, task: Task) -> TranscriptionParams:
             raise bad_request(f"include must list only `logprobs`; got {item!r}", param="include")
     prompt = _scalar(form, "prompt")
     keywords = _list(form, "keywords")
-    if keywords:
-        prompt = ", ".join(keywords) + (f". {prompt}" if prompt else "")
     if prompt is not None and len(prompt) > MAX_PROMPT_CHARS:
         raise bad_request(f"prompt is longer than {MAX_PROMPT_CHARS} characters", param="prompt")
+    if sum(len(k) for k in keywords) > MAX_PROMPT_CHARS:
+        raise bad_request(f"keywords are longer than {MAX_PROMPT_CHARS} characters in all", param="keywords")
     language = _scalar(form, "language") if task == "transcribe" else None
     return TranscriptionParams(
         task=task,
@@ -145,6 +146,7 @@ def parse_params(form: ParsedForm, task: Task) -> TranscriptionParams:
         stream=_bool(_scalar(form, "stream"), "stream"),
         include_logprobs="logprobs" in includes,
         languages=tuple(_list(form, "languages")) if task == "transcribe" else (),
+        keywords=tuple(keywords),
     )
 
 
@@ -156,6 +158,24 @@ class DurationUsage(BaseModel):
     seconds: int
 
 
+class InputTokenDetails(BaseModel):
+    audio_tokens: int
+    text_tokens: int
+
+
+class TokenUsage(BaseModel):
+    """How OpenAI bills its token-based transcription models."""
+
+    type: Literal["tokens"] = "tokens"
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    input_token_details: InputTokenDetails
+
+
+Usage = DurationUsage | TokenUsage
+
+
 class Logprob(BaseModel):
     token: str
     logprob: float
@@ -164,7 +184,7 @@ class Logprob(BaseModel):
 
 class TranscriptionJSON(BaseModel):
     text: str
-    usage: DurationUsage | None = None
+    usage: Usage | None = None
     logprobs: list[Logprob] | None = None
 
 
@@ -194,7 +214,7 @@ class TranscriptionVerboseJSON(BaseModel):
     text: str
     segments: list[SegmentJSON] | None = None
     words: list[WordJSON] | None = None
-    usage: DurationUsage | None = None
+    usage: Usage | None = None
 
 
 class TextDeltaEvent(BaseModel):
@@ -207,7 +227,7 @@ class TextDoneEvent(BaseModel):
     type: Literal["transcript.text.done"] = "transcript.text.done"
     text: str
     logprobs: list[Logprob] | None = None
-    usage: DurationUsage | None = None
+    usage: Usage | None = None
 
 
 class ModelCard(BaseModel):

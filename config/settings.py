@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     enforce_eager: bool = Field(False, description="Skip graph compilation: faster start, slower decoding.")
     max_num_seqs: int | None = Field(None, ge=1)
     tensor_parallel_size: int = Field(1, ge=1)
+    model_impl: Literal["auto", "vllm", "transformers"] = Field(
+        "auto",
+        description="`transformers`: run the model through vLLM's Transformers backend instead of its "
+        "own model class; `auto`: vLLM's class where it has one.",
+    )
 
     # Audio handling.
     max_upload_mb: float = Field(25, gt=0, description="Largest upload accepted, in MB (OpenAI's cap is 25).")

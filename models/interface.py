@@ -1,18 +1,24 @@
 """The contract between the gateway and a model family, after vLLM's `SupportsTranscription`.
 
-Everything here is plain data: prompts are the dicts vLLM accepts, results are lists and
-numbers, so the gateway can drive any model without knowing which one it is.
+Everything that crosses it is plain data: prompts are the dicts vLLM accepts, results are
+lists and numbers. The gateway cuts audio into the family's pieces and hands each one to
+the family with two engine calls; the family decides how to read it (prompts, retries,
+re-reads, cleanup) and returns segments. The gateway never learns why a family asked twice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Protocol
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Protocol, Self
 
 import numpy as np
 
 Task = Literal["transcribe", "translate"]
+# How usage is reported: audio seconds (Whisper, as `whisper-1`) or tokens (audio LLMs, as
+# OpenAI's token-billed transcription models).
+UsageKind = Literal["duration", "tokens"]
 
 
 class ModelInputError(ValueError):
@@ -34,7 +40,7 @@ class SpeechToTextConfig:
     sample_rate: int = 16_000
     # Longest piece one engine request may hold; None: the model takes any length.
     max_audio_clip_s: float | None = 30.0
-    # How far back from a window's end the cut may move to find a quiet point.
+    # How far back from a piece's end the cut may move to find a quiet point.
     overlap_chunk_second: float = 1.0
     # Samples in the RMS window used to find the quietest point; None disables energy search.
     min_energy_split_window_size: int | None = 1600
@@ -48,11 +54,14 @@ class DecodeOptions:
     task: Task = "transcribe"
     language: str | None = None
     prompt: str | None = None
+    # Words to prefer (OpenAI's `keywords[]`).
+    keywords: tuple[str, ...] = ()
     # Starting temperature; a model may raise it in its own fallback.
     temperature: float = 0.0
     # Languages a detection may choose from (the API's `languages[]`); empty: any.
     candidate_languages: tuple[str, ...] = ()
     want_logprobs: bool = False
+    word_timestamps: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,15 +78,15 @@ class GenerationRequest:
     # Return the top-k logprobs of every prompt position.
     prompt_logprobs: int | None = None
     allowed_token_ids: Sequence[int] | None = None
-    # A per-request logits rule by name with its arguments, built in the engine process by
-    # `models.logits_rules.build_rule`.
+    # A per-request logits rule: "module:factory" inside `models`, called in the engine process
+    # with the mapping; the factory returns a callable (output ids, logits row) -> logits row.
     logits_rule: tuple[str, Mapping[str, Any]] | None = None
     seed: int | None = None
 
 
 @dataclass(frozen=True)
 class GenerationResult:
-    """What the engine produced for one `GenerationRequest`."""
+    """What the engine produced for one `GenerationRequest` (so far, while streaming)."""
 
     token_ids: list[int]
     text: str
@@ -89,6 +98,8 @@ class GenerationResult:
     prompt_logprobs: list[dict[int, float] | None] = field(default_factory=list)
     finish_reason: str | None = None
     prompt_tokens: int = 0
+    # The prompt as the engine ran it, multimodal placeholders expanded.
+    prompt_token_ids: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -106,7 +117,7 @@ class Segment:
     end: float
     text: str
     tokens: list[int] = field(default_factory=list)
-    # Start of the window the segment was read in (OpenAI's `seek`), in seconds.
+    # Start of the piece the segment was read in (OpenAI's `seek`), in seconds.
     seek: float = 0.0
     avg_logprob: float = 0.0
     compression_ratio: float = 0.0
@@ -116,38 +127,66 @@ class Segment:
 
 
 @dataclass(frozen=True)
-class WindowOutcome:
-    """How a model read one window of audio.
+class Piece:
+    """One stretch of the request's audio, read by one family call."""
 
-    `consumed_s` is how far into the window the transcript is complete; the gateway
-    re-reads the rest of the window when it is short of the end. `retry` asks for the
-    window again at the next fallback temperature.
-    """
+    index: int
+    samples: np.ndarray
+    sample_rate: int
+    offset_s: float
+    # The piece ends where the audio ends.
+    final: bool
 
-    segments: list[Segment]
-    consumed_s: float
-    retry: bool = False
-    no_speech: bool = False
-    output_tokens: int = 0
-    # Higher is better; picks among attempts that all asked to retry (Whisper: average
-    # log-probability, with repetitive readings ranked below all others).
-    score: float = 0.0
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / self.sample_rate
 
 
 @dataclass(frozen=True)
-class LanguageGuess:
-    language: str
-    probability: float
-    no_speech_prob: float
+class Reading:
+    """What a family made of one piece: segments in absolute time and what it cost."""
+
+    segments: list[Segment] = field(default_factory=list)
+    input_tokens: int = 0
+    audio_tokens: int = 0
+    output_tokens: int = 0
+    # A language the family recognised in the output (Qwen3-ASR names it), as an ISO code.
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """Text to stream to the client now, with its token logprobs when asked."""
+
+    text: str
+    logprobs: tuple[TokenLogprob, ...] = ()
+
+
+Generate = Callable[[GenerationRequest, str], Awaitable[GenerationResult]]
+# Cumulative results as tokens arrive; the last one carries `finish_reason`.
+StreamGenerate = Callable[[GenerationRequest, str], AsyncIterator[GenerationResult]]
+Emit = Callable[[TextDelta], None]
+
+
+@dataclass(frozen=True)
+class EngineCalls:
+    """The engine as a family sees it. Tags name requests within one piece (made unique by the gateway)."""
+
+    generate: Generate
+    stream: StreamGenerate
 
 
 class TranscriptionModel(Protocol):
     """What a model family implements so the gateway can serve it."""
 
-    # ISO 639-1 code -> language name.
+    # ISO 639-1 code -> language name (lowercase English, as OpenAI reports it).
     supported_languages: Mapping[str, str]
     # True for models that can only do speech-to-text (no free text generation).
     supports_transcription_only: ClassVar[bool]
+    usage_kind: ClassVar[UsageKind]
+
+    @classmethod
+    def from_pretrained(cls, model_dir: Path) -> Self: ...
 
     @property
     def supports_translation(self) -> bool: ...
@@ -155,9 +194,8 @@ class TranscriptionModel(Protocol):
     @property
     def supports_language_detection(self) -> bool: ...
 
-    @property
-    def fallback_temperatures(self) -> Sequence[float]:
-        """Temperatures to retry a window at when its outcome asks for a retry."""
+    def engine_args(self) -> Mapping[str, Any]:
+        """Engine arguments the family needs (`limit_mm_per_prompt`, `max_logprobs`, ...)."""
         ...
 
     def get_speech_to_text_config(self, task: Task) -> SpeechToTextConfig: ...
@@ -167,30 +205,13 @@ class TranscriptionModel(Protocol):
         ...
 
     def validate_options(self, options: DecodeOptions) -> None:
-        """Raise ModelInputError for a request this model cannot serve (e.g. translation)."""
+        """Raise ModelInputError, naming the field, for what this family cannot do."""
         ...
 
-    def get_num_audio_tokens(self, audio_duration_s: float) -> int | None: ...
-
-    def get_generation_prompt(
-        self, audio: np.ndarray, stt_config: SpeechToTextConfig, options: DecodeOptions, temperature: float
-    ) -> GenerationRequest:
-        """The engine request that transcribes (or translates) one window of audio."""
+    async def prepare(self, pieces: Sequence[Piece], options: DecodeOptions, calls: EngineCalls) -> DecodeOptions:
+        """Options for every piece of one request (Whisper detects the language here)."""
         ...
 
-    def parse_window(
-        self, result: GenerationResult, window_s: float, offset_s: float, temperature: float, final: bool = False
-    ) -> WindowOutcome:
-        """Turn the engine's output for one window into segments in absolute time.
-
-        `final`: the window ends where the audio ends.
-        """
+    async def read(self, piece: Piece, options: DecodeOptions, calls: EngineCalls, emit: Emit | None = None) -> Reading:
+        """Read one piece; `emit` (streams only) receives text as soon as it is final."""
         ...
-
-    def get_language_detection_prompt(
-        self, audio: np.ndarray, stt_config: SpeechToTextConfig, candidates: Sequence[str]
-    ) -> GenerationRequest: ...
-
-    def parse_language_detection(self, result: GenerationResult, candidates: Sequence[str]) -> LanguageGuess: ...
-
-    def decode_text(self, token_ids: Sequence[int]) -> str: ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.default import EMBEDDED, ModelProvisionError, provision
+from models.whisper.embedded import EMBEDDED, ModelProvisionError, provision
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from tokenizers import Tokenizer
 
-from models.default import WHISPER_BASE, WHISPER_TINY_EN, PackagedWhisper, locate
 from models.whisper import WhisperModel
+from models.whisper.embedded import WHISPER_BASE, WHISPER_TINY_EN, PackagedWhisper, locate
 from tests.speech import SAMPLE_RATE
 
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
-from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Annotated, Any
 
@@ -15,12 +13,12 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 
 from app.audio import Audio
 from app.cancellation import until_disconnect
-from app.errors import APIError, model_not_found, timed_out
-from app.formats import logprobs_of, render, usage
+from app.errors import model_not_found, timed_out
+from app.formats import render
 from app.logs import request_id_var
-from app.pipeline import Plan
-from app.protocol import TextDeltaEvent, TextDoneEvent, TranscriptionParams, parse_params, upload_of
+from app.protocol import TranscriptionParams, parse_params, upload_of
 from app.state import Gateway, Runtime, get_gateway, get_runtime
+from app.streaming import transcript_events
 from app.upload import parse_form
 from models.interface import DecodeOptions, Task
 
@@ -54,7 +52,10 @@ _FORM_DOC: dict[str, Any] = {
 
 
 async def _read_request(request: Request, runtime: Runtime, task: Task) -> tuple[TranscriptionParams, Audio]:
-    """Parse the form, check the model, decode the upload; the spooled file is gone on return."""
+    """Parse the form, check the model and what the family can do, decode the upload.
+
+    The spooled file is gone on return.
+    """
     settings = runtime.settings
     form = await parse_form(
         request.headers.get("content-type"), request.stream(), limit_bytes=settings.max_upload_bytes
@@ -63,7 +64,8 @@ async def _read_request(request: Request, runtime: Runtime, task: Task) -> tuple
         params = parse_params(form, task)
         if not runtime.serves(params.model):
             raise model_not_found(params.model)
-        _check_supported(params)
+        # Before decoding: a request the family cannot serve costs no audio work.
+        runtime.transcriber.check(_options(params))
         upload = upload_of(form)
         audio = await runtime.transcriber.load_audio(upload.path, task, settings.max_audio_seconds)
     finally:
@@ -71,80 +73,17 @@ async def _read_request(request: Request, runtime: Runtime, task: Task) -> tuple
     return params, audio
 
 
-def _check_supported(params: TranscriptionParams) -> None:
-    if "word" in params.timestamp_granularities:
-        raise APIError(
-            400,
-            "word timestamps are not supported by this server yet; use timestamp_granularities[]=segment",
-            param="timestamp_granularities",
-            code="unsupported_granularity",
-        )
-
-
 def _options(params: TranscriptionParams) -> DecodeOptions:
     return DecodeOptions(
         task=params.task,
         language=params.language,
         prompt=params.prompt,
+        keywords=params.keywords,
         temperature=params.temperature,
         candidate_languages=params.languages,
         want_logprobs=params.include_logprobs,
+        word_timestamps="word" in params.timestamp_granularities,
     )
-
-
-def _sse(payload: dict[str, Any]) -> str:
-    return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
-
-
-async def _events(
-    gateway: Gateway,
-    runtime: Runtime,
-    plan: Plan,
-    params: TranscriptionParams,
-    request_id: str,
-    resources: AsyncExitStack,
-    deadline: float,
-) -> AsyncIterator[str]:
-    """`transcript.text.delta` per finished window, in order, then `transcript.text.done`.
-
-    Owns `resources` (the admission slot): released when the stream ends, however it ends.
-    Starlette cancels this generator when the client disconnects, which aborts the engine work.
-    """
-    started = time.perf_counter()
-    loop = asyncio.get_running_loop()
-    segments = []
-    begun = False
-    windows = runtime.transcriber.windows(plan, request_id, first_early=True)
-    try:
-        async with resources:
-            while True:
-                try:
-                    window = await asyncio.wait_for(anext(windows), timeout=max(0.0, deadline - loop.time()))
-                except StopAsyncIteration:
-                    break
-                segments.extend(window)
-                delta = "".join(s.text for s in window)
-                if not begun:
-                    delta = delta.lstrip()
-                if not delta:
-                    continue
-                begun = True
-                logprobs = logprobs_of(window) if params.include_logprobs else None
-                yield _sse(TextDeltaEvent(delta=delta, logprobs=logprobs).model_dump(exclude_none=True))
-            transcript = runtime.transcriber.transcript(plan, segments)
-            done = TextDoneEvent(
-                text=transcript.text,
-                logprobs=logprobs_of(transcript.segments) if params.include_logprobs else None,
-                usage=usage(transcript.duration),
-            )
-            gateway.metrics.observe_audio(params.task, transcript.duration, time.perf_counter() - started)
-            yield _sse(done.model_dump(exclude_none=True))
-    except TimeoutError:
-        yield _sse(timed_out(runtime.settings.request_timeout_s).body())
-    except APIError as error:
-        yield _sse(error.body())
-    finally:
-        await windows.aclose()
 
 
 async def _handle(request: Request, gateway: Gateway, task: Task) -> Response:
@@ -161,7 +100,15 @@ async def _handle(request: Request, gateway: Gateway, task: Task) -> Response:
             transcriber = runtime.transcriber
             if params.stream:
                 plan = await transcriber.plan(audio, _options(params), request_id)
-                events = _events(gateway, runtime, plan, params, request_id, resources.pop_all(), deadline)
+                events = transcript_events(
+                    transcriber,
+                    plan,
+                    request_id,
+                    resources.pop_all(),
+                    deadline,
+                    gateway.metrics,
+                    settings.request_timeout_s,
+                )
                 return StreamingResponse(
                     events,
                     media_type="text/event-stream",

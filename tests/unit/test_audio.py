@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from app.audio import check_length, decode, has_speech, is_silent, quietest_point, resample, split_windows
+from app.audio import check_length, decode, quietest_point, resample, split_windows
 from app.errors import APIError
+from models.signal import has_speech, is_silent
 
 
 def tone(seconds: float, rate: int, freq: float = 440.0, amplitude: float = 0.5) -> np.ndarray:

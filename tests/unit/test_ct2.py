@@ -4,7 +4,7 @@ import struct
 import numpy as np
 import pytest
 
-from models.ct2 import CT2FormatError, read_ct2
+from models.whisper.ct2 import CT2FormatError, read_ct2
 
 
 def _string(text: str) -> bytes:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from models.default import MARKER, WHISPER_TINY_EN, ModelProvisionError, PackagedFile, provision
+from models.whisper.embedded import MARKER, WHISPER_TINY_EN, ModelProvisionError, PackagedFile, provision
 
 
 def test_a_wrong_hash_is_a_clear_error_and_leaves_no_model(tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
 from app.formats import render, timestamp, to_srt, to_verbose_json, to_vtt, usage
-from app.pipeline import Transcript
+from app.transcript import Transcript
 from models.interface import Segment
 
 
@@ -33,7 +33,29 @@ def test_json_text_and_usage_round_up() -> None:
     }
     text, media = render(transcript(), "text")
     assert (text, media) == ("Hello there. Bye.\n", "text/plain")
-    assert usage(0.2).seconds == 1
+    assert usage(Transcript(task="transcribe", language="en", duration=0.2)).model_dump() == {
+        "type": "duration",
+        "seconds": 1,
+    }
+
+
+def test_token_usage_as_openai_bills_token_models() -> None:
+    billed = Transcript(
+        task="transcribe",
+        language=None,
+        duration=3.0,
+        usage_kind="tokens",
+        input_tokens=120,
+        audio_tokens=75,
+        output_tokens=9,
+    )
+    assert usage(billed).model_dump() == {
+        "type": "tokens",
+        "input_tokens": 120,
+        "output_tokens": 9,
+        "total_tokens": 129,
+        "input_token_details": {"audio_tokens": 75, "text_tokens": 45},
+    }
 
 
 def test_verbose_json_fields() -> None:

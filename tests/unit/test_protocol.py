@@ -20,9 +20,9 @@ def test_defaults_and_sdk_list_fields() -> None:
     assert p.timestamp_granularities == ("segment",) and p.include_logprobs and p.temperature == 0.0
 
 
-def test_keywords_join_the_prompt() -> None:
+def test_keywords_are_kept_apart_from_the_prompt() -> None:
     p = parse_params(form(model="m", prompt="Meeting notes", **{"keywords[]": ["vLLM", "Kubernetes"]}), "transcribe")
-    assert p.prompt == "vLLM, Kubernetes. Meeting notes"
+    assert p.prompt == "Meeting notes" and p.keywords == ("vLLM", "Kubernetes")
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 import numpy as np
 
-from models.ct2 import CT2Model
-from models.whisper_convert import hf_config, hf_state_dict
+from models.whisper.convert import hf_config, hf_state_dict
+from models.whisper.ct2 import CT2Model
 
 D, MELS, FFN, VOCAB = 8, 4, 32, 51865
 

@@ -3,6 +3,7 @@ import pytest
 
 from models.interface import DecodeOptions, ModelInputError, SpeechToTextConfig
 from models.whisper import WhisperModel
+from models.whisper.family import _joined_prompt
 
 
 def ids(model: WhisperModel, *tokens: str) -> list[int]:
@@ -46,7 +47,7 @@ def test_generation_request_decodes_with_timestamps(whisper_base: WhisperModel) 
     )
     decoder = request.prompt["decoder_prompt"]["prompt_token_ids"]
     assert whisper_base.vocab.no_timestamps not in decoder
-    assert request.logits_rule is not None and request.logits_rule[0] == "whisper"
+    assert request.logits_rule is not None and request.logits_rule[0] == "models.whisper.rules:build_rule"
     assert request.max_tokens == 224 and request.temperature == 0.2
     assert request.prompt["encoder_prompt"]["multi_modal_data"]["audio"][1] == 16000
 
@@ -88,3 +89,9 @@ def test_the_prompt_is_dropped_at_high_fallback_temperatures(whisper_base: Whisp
     hot = whisper_base.get_generation_prompt(audio, SpeechToTextConfig(), options, temperature=0.6)
     assert cool.prompt["decoder_prompt"]["prompt_token_ids"][0] == whisper_base.vocab.sot_prev
     assert hot.prompt["decoder_prompt"]["prompt_token_ids"][0] == whisper_base.vocab.sot
+
+
+def test_keywords_lead_whisper_s_prompt() -> None:
+    options = DecodeOptions(prompt="Meeting notes", keywords=("vLLM", "Kubernetes"))
+    assert _joined_prompt(options) == "vLLM, Kubernetes. Meeting notes"
+    assert _joined_prompt(DecodeOptions(keywords=("vLLM",))) == "vLLM"

@@ -1,13 +1,13 @@
 import torch
 
-from models.logits_rules import build_rule
 from models.whisper import WhisperModel
+from models.whisper.rules import build_rule
 
 NEG = float("-inf")
 
 
 def rule_for(model: WhisperModel):  # type: ignore[no-untyped-def]
-    return build_rule("whisper", model.rule_args)
+    return build_rule(model.rule_args)
 
 
 def logits(vocab: int = 51865, text_ahead: bool = True) -> torch.Tensor:

@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from models.ct2 import read_ct2
-from models.whisper_convert import (
+from models.whisper.convert import (
     hf_config,
     hf_generation_config,
     hf_state_dict,
     write_json,
     write_tokenizer_files,
 )
+from models.whisper.ct2 import read_ct2
 
 CHUNK = 1 << 20
 MARKER = "speech-gateway.json"

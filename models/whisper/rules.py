@@ -83,3 +83,8 @@ class WhisperLogitsRule:
         if torch.logsumexp(logprobs[ts:], dim=-1) > logprobs[:ts].max():
             logits[:ts] = NEG_INF
         return logits
+
+
+def build_rule(args: Mapping[str, Any]) -> WhisperLogitsRule:
+    """The factory the engine process calls with a request's rule arguments."""
+    return WhisperLogitsRule(WhisperRuleArgs.from_mapping(args))

@@ -6,7 +6,7 @@ import json
 import math
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -15,24 +15,35 @@ from tokenizers import Tokenizer
 
 from models.interface import (
     DecodeOptions,
+    Emit,
+    EngineCalls,
     GenerationRequest,
     GenerationResult,
-    LanguageGuess,
     ModelInputError,
+    Piece,
+    Reading,
     Segment,
     SpeechToTextConfig,
     Task,
+    TextDelta,
     TokenLogprob,
-    WindowOutcome,
+    UsageKind,
 )
-from models.whisper_languages import LANGUAGES, normalise_language
+from models.whisper.languages import LANGUAGES, normalise_language
+from models.whisper.reading import (
+    NO_SPEECH_THRESHOLD,
+    LanguageGuess,
+    Window,
+    WindowOutcome,
+    detect_language,
+    read_window,
+)
 
 SECONDS_PER_TIMESTAMP = 0.02
 MAX_INITIAL_TIMESTAMP_S = 1.0
 # Quality gates of OpenAI's `transcribe()`.
 COMPRESSION_RATIO_THRESHOLD = 2.4
 LOGPROB_THRESHOLD = -1.0
-NO_SPEECH_THRESHOLD = 0.6
 FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 # Above this temperature the prompt is dropped: a prompt can itself pull the model into a loop.
 PROMPT_RESET_TEMPERATURE = 0.5
@@ -40,6 +51,10 @@ PROMPT_RESET_TEMPERATURE = 0.5
 REPETITION_PENALTY = 10.0
 # Top-k prompt logprobs requested to read P(no speech) at the start-of-transcript position.
 NO_SPEECH_TOP_K = 20
+# Enough for language detection over every Whisper language plus <|nospeech|>.
+MAX_LOGPROBS = 128
+# Where the engine process finds the timestamp rule (see `rules.py`).
+LOGITS_RULE = "models.whisper.rules:build_rule"
 
 
 @dataclass(frozen=True)
@@ -100,6 +115,13 @@ def _load_tokenizer(model_dir: Path) -> Tokenizer:
     return fast.backend_tokenizer
 
 
+def _joined_prompt(options: DecodeOptions) -> str | None:
+    """`keywords[]` lead the prompt: Whisper conditions on previous text, so listed words help."""
+    if not options.keywords:
+        return options.prompt
+    return ", ".join(options.keywords) + (f". {options.prompt}" if options.prompt else "")
+
+
 def _read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
@@ -108,6 +130,7 @@ class WhisperModel:
     """Whisper served through the gateway: the SupportsTranscription-style contract."""
 
     supports_transcription_only: ClassVar[bool] = True
+    usage_kind: ClassVar[UsageKind] = "duration"
 
     def __init__(self, tokenizer: Tokenizer, config: Mapping[str, Any], generation: Mapping[str, Any]):
         self.tokenizer = tokenizer
@@ -159,6 +182,9 @@ class WhisperModel:
     def fallback_temperatures(self) -> Sequence[float]:
         return FALLBACK_TEMPERATURES
 
+    def engine_args(self) -> Mapping[str, Any]:
+        return {"max_logprobs": MAX_LOGPROBS}
+
     def get_speech_to_text_config(self, task: Task) -> SpeechToTextConfig:
         return SpeechToTextConfig(
             sample_rate=self.sample_rate,
@@ -199,6 +225,40 @@ class WhisperModel:
                 param="model",
                 code="translation_not_supported",
             )
+        if options.word_timestamps:
+            raise ModelInputError(
+                "word timestamps are not supported by this server yet; use timestamp_granularities[]=segment",
+                param="timestamp_granularities",
+                code="unsupported_granularity",
+            )
+        for candidate in options.candidate_languages:
+            try:
+                self.validate_language(candidate)
+            except ModelInputError as error:
+                raise ModelInputError(str(error), param="languages", code=error.code) from None
+
+    # -- reading ------------------------------------------------------------------------------
+    async def prepare(self, pieces: Sequence[Piece], options: DecodeOptions, calls: EngineCalls) -> DecodeOptions:
+        """Detect the language when the client gave none (multilingual checkpoints)."""
+        candidates = tuple(self.validate_language(c) or c for c in options.candidate_languages)
+        options = replace(options, candidate_languages=candidates, prompt=_joined_prompt(options))
+        if options.language is not None or not self.supports_language_detection:
+            return options
+        stt = self.get_speech_to_text_config(options.task)
+        guess = await detect_language(self, pieces, options, stt, calls)
+        # No speech to detect from: report the first candidate, or English as OpenAI does.
+        fallback = candidates[0] if candidates else "en"
+        return replace(options, language=guess.language if guess else fallback)
+
+    async def read(self, piece: Piece, options: DecodeOptions, calls: EngineCalls, emit: Emit | None = None) -> Reading:
+        stt = self.get_speech_to_text_config(options.task)
+        window = Window(piece, 0, len(piece.samples))
+        segments, input_tokens, output_tokens = await read_window(self, window, options, stt, calls)
+        if emit is not None:
+            # A window's text is final only once its fallback and re-reads are done.
+            logprobs = tuple(lp for s in segments for lp in s.logprobs) if options.want_logprobs else ()
+            emit(TextDelta("".join(s.text for s in segments), logprobs))
+        return Reading(segments=segments, input_tokens=input_tokens, output_tokens=output_tokens)
 
     # -- prompts ------------------------------------------------------------------------------
     def _prompt_ids(self, prompt: str | None) -> list[int]:
@@ -237,7 +297,7 @@ class WhisperModel:
             # English-only: that row is the first sampled step, read through logprob_token_ids.
             prompt_logprobs=NO_SPEECH_TOP_K if self.multilingual else None,
             logprob_token_ids=None if self.multilingual else [self.vocab.no_speech],
-            logits_rule=("whisper", self.rule_args),
+            logits_rule=(LOGITS_RULE, self.rule_args),
         )
 
     def get_language_detection_prompt(

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from models.ct2 import CT2Model
+from models.whisper.ct2 import CT2Model
 
 # Token ids shared by every OpenAI Whisper vocabulary.
 EOT_ID = 50257

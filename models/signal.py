@@ -1,0 +1,48 @@
+"""Loudness on plain sample arrays: RMS windows, silence, and a cheap speech-energy detector."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def window_rms(samples: np.ndarray, size: int, hop: int) -> np.ndarray:
+    """RMS of windows of `size` samples every `hop` samples (cumulative sums: O(n))."""
+    squares = np.concatenate([[0.0], np.cumsum(samples.astype(np.float64) ** 2)])
+    starts = np.arange(0, len(samples) - size + 1, hop)
+    return np.sqrt((squares[starts + size] - squares[starts]) / size)
+
+
+def is_silent(samples: np.ndarray, threshold_dbfs: float = -60.0) -> bool:
+    """True when no 25 ms stretch rises above `threshold_dbfs` (digital or near-digital silence)."""
+    if len(samples) == 0:
+        return True
+    size = 400 if len(samples) >= 400 else len(samples)
+    loudest = float(window_rms(samples, size, size).max(initial=0.0))
+    return loudest < 10 ** (threshold_dbfs / 20)
+
+
+FRAME = 400  # 25 ms at 16 kHz
+HOP = 160  # 10 ms
+
+
+def frame_rms(samples: np.ndarray) -> np.ndarray:
+    if len(samples) < FRAME:
+        return np.sqrt(np.array([np.mean(samples.astype(np.float64) ** 2)])) if len(samples) else np.zeros(1)
+    return window_rms(samples, FRAME, HOP)
+
+
+def has_speech(
+    part: np.ndarray, context: np.ndarray, margin_db: float = 25.0, min_s: float = 0.15, rate: int = 16_000
+) -> bool:
+    """Whether `part` holds sound at speech level: at least `min_s` of 25 ms frames within
+    `margin_db` of `context`'s loud frames (its 95th percentile), and above -60 dBFS.
+
+    A cheap energy detector: it tells a pause's background noise from more words, relative to
+    how loud the speaker is, so quiet recordings and noisy rooms both work.
+    """
+    if is_silent(part):
+        return False
+    level = float(np.percentile(frame_rms(context), 95))
+    threshold = max(level * 10 ** (-margin_db / 20), 10 ** (-60 / 20))
+    loud = int((frame_rms(part) > threshold).sum())
+    return loud * HOP / rate >= min_s

@@ -1,0 +1,179 @@
+"""How Whisper reads a window: temperature fallback, re-reading an unfinished tail, language detection.
+
+This is the policy of OpenAI's reference `transcribe()`, run with every window in parallel: a
+window is decoded at the coolest temperature whose reading passes the quality checks, and
+when the transcript stops short of speech the model has not written down, that tail is read
+again. The prompts and the parsing of one reading live in `family.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+import numpy as np
+
+from models.interface import (
+    DecodeOptions,
+    EngineCalls,
+    GenerationRequest,
+    GenerationResult,
+    Piece,
+    Segment,
+    SpeechToTextConfig,
+)
+from models.signal import has_speech, is_silent
+
+log = logging.getLogger("speech_gateway.whisper")
+
+# A window whose transcript stops this far before its end, with speech after, has that tail read again.
+MIN_TAIL_S = 0.5
+MAX_REREADS = 3
+# Windows tried, in order, for language detection before settling on the best guess.
+DETECTION_WINDOWS = 3
+NO_SPEECH_THRESHOLD = 0.6
+
+
+@dataclass(frozen=True)
+class WindowOutcome:
+    """How the model read one window.
+
+    `consumed_s` is how far into the window the transcript is complete; the rest is read
+    again when it holds speech. `retry` asks for the window again at the next temperature.
+    """
+
+    segments: list[Segment]
+    consumed_s: float
+    retry: bool = False
+    no_speech: bool = False
+    output_tokens: int = 0
+    # Higher is better; picks among attempts that all asked to retry (average log-probability,
+    # with repetitive readings ranked below all others).
+    score: float = 0.0
+    input_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class LanguageGuess:
+    language: str
+    probability: float
+    no_speech_prob: float
+
+
+class WindowReader(Protocol):
+    """The parts of `WhisperModel` this policy drives."""
+
+    @property
+    def fallback_temperatures(self) -> Sequence[float]: ...
+
+    def get_generation_prompt(
+        self, audio: np.ndarray, stt_config: SpeechToTextConfig, options: DecodeOptions, temperature: float
+    ) -> GenerationRequest: ...
+
+    def parse_window(
+        self, result: GenerationResult, window_s: float, offset_s: float, temperature: float, final: bool = False
+    ) -> WindowOutcome: ...
+
+    def get_language_detection_prompt(
+        self, audio: np.ndarray, stt_config: SpeechToTextConfig, candidates: Sequence[str]
+    ) -> GenerationRequest: ...
+
+    def parse_language_detection(self, result: GenerationResult, candidates: Sequence[str]) -> LanguageGuess: ...
+
+
+async def detect_language(
+    model: WindowReader, pieces: Sequence[Piece], options: DecodeOptions, stt: SpeechToTextConfig, calls: EngineCalls
+) -> LanguageGuess | None:
+    """The language of the first window that holds speech (the best guess if none does)."""
+    best = None
+    tried = 0
+    for piece in pieces:
+        if is_silent(piece.samples):
+            continue
+        request = model.get_language_detection_prompt(piece.samples, stt, options.candidate_languages)
+        result = await calls.generate(request, f"lang{piece.index}")
+        guess = model.parse_language_detection(result, options.candidate_languages)
+        if best is None or guess.no_speech_prob < best.no_speech_prob:
+            best = guess
+        tried += 1
+        if guess.no_speech_prob < NO_SPEECH_THRESHOLD or tried >= DETECTION_WINDOWS:
+            break
+    if best is not None:
+        log.debug("detected language %s (p=%.2f)", best.language, best.probability)
+    return best
+
+
+@dataclass(frozen=True)
+class Window:
+    """A stretch of one piece being read: samples [start, end) of `piece`."""
+
+    piece: Piece
+    start: int
+    end: int
+    depth: int = 0
+
+    @property
+    def samples(self) -> np.ndarray:
+        return self.piece.samples[self.start : self.end]
+
+
+async def read_window(
+    model: WindowReader, window: Window, options: DecodeOptions, stt: SpeechToTextConfig, calls: EngineCalls
+) -> tuple[list[Segment], int, int]:
+    """Segments of the window, and the input and output tokens spent: fallback, then the unread tail again."""
+    rate = window.piece.sample_rate
+    samples = window.samples
+    if is_silent(samples):
+        return [], 0, 0
+    window_s = len(samples) / rate
+    offset_s = window.piece.offset_s + window.start / rate
+    final = window.piece.final and window.end == len(window.piece.samples)
+    tag = f"d{window.depth}"
+
+    async def attempt(temperature: float) -> WindowOutcome:
+        request = model.get_generation_prompt(samples, stt, options, temperature)
+        result = await calls.generate(request, f"{tag}-t{temperature:g}")
+        outcome = model.parse_window(result, window_s, offset_s, temperature, final)
+        log.debug(
+            "%.2f s at %.2f s, T=%g: %d tokens (%s), consumed %.2f s%s",
+            window_s,
+            offset_s,
+            temperature,
+            len(result.token_ids),
+            result.finish_reason,
+            outcome.consumed_s,
+            ", retry" if outcome.retry else "",
+        )
+        return replace(outcome, input_tokens=result.prompt_tokens)
+
+    requested = options.temperature
+    first, *others = model.fallback_temperatures if requested == 0 else [requested]
+    attempts = [await attempt(first)]
+    # The next temperature alone (it usually suffices: one more pass), then all the others at
+    # once (two round trips at most instead of up to five in a row).
+    for batch in (others[:1], others[1:]):
+        if not batch or any(not a.retry for a in attempts):
+            break
+        attempts += await asyncio.gather(*(attempt(t) for t in batch))
+    # The coolest reading that passes the model's checks, else the most confident one.
+    outcome = next((a for a in attempts if not a.retry), max(attempts, key=lambda a: a.score))
+    segments = list(outcome.segments)
+    spent_in = sum(a.input_tokens for a in attempts)
+    spent_out = sum(a.output_tokens for a in attempts)
+    tail = window.start + max(1, int(outcome.consumed_s * rate))
+    if (
+        window.depth < MAX_REREADS
+        and not outcome.no_speech
+        and (window.end - tail) / rate > MIN_TAIL_S
+        and has_speech(window.piece.samples[tail : window.end], samples, rate=rate)
+    ):
+        # The model stopped short of speech it has not written down: read that part again.
+        rest = Window(window.piece, tail, window.end, window.depth + 1)
+        more, more_in, more_out = await read_window(model, rest, options, stt, calls)
+        segments += more
+        spent_in += more_in
+        spent_out += more_out
+    return segments, spent_in, spent_out
