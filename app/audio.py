@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tempfile
@@ -19,6 +20,7 @@ MIN_AUDIO_SECONDS = 0.1
 # Seconds read per block while decoding, so a long file is never held at its source layout.
 BLOCK_SECONDS = 30
 FFMPEG_TIMEOUT_S = 120
+_PATH = re.compile(r"(?:/[\w.\-]+){2,}")
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ def _decode_ffmpeg(path: Path, max_seconds: float) -> Audio:
             raise bad_request("decoding the audio took too long", param="file", code="invalid_audio") from None
         if proc.returncode != 0 or not out.is_file() or out.stat().st_size == 0:
             reason = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-            detail = reason[-1] if reason else "no audio stream found"
+            detail = _without_paths(reason[-1] if reason else "no audio stream found", path)
             raise bad_request(
                 f"could not decode the audio file ({detail[:200]}); "
                 "send flac, m4a, mp3, mp4, mpeg, mpga, ogg, wav or webm",
@@ -91,6 +93,11 @@ def _decode_ffmpeg(path: Path, max_seconds: float) -> Audio:
                 code="invalid_audio",
             )
         return _decode_soundfile(out, max_seconds)
+
+
+def _without_paths(message: str, path: Path) -> str:
+    """ffmpeg names the file it read; the client must not learn where the server spooled it."""
+    return _PATH.sub("<file>", message.replace(str(path), "<file>"))
 
 
 def decode(path: Path, max_seconds: float) -> Audio:

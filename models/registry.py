@@ -5,13 +5,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from models.audioflamingo3 import AudioFlamingo3Model
 from models.interface import TranscriptionModel
+from models.qwen2_audio import Qwen2AudioModel
+from models.qwen3_asr import Qwen3ASRModel
 from models.whisper import WhisperModel
 
 # `config.architectures[0]` -> family. Adding a family is one module and one line here; mypy
 # checks each class against the `TranscriptionModel` protocol through this annotation.
 ARCHITECTURES: dict[str, type[TranscriptionModel]] = {
     "WhisperForConditionalGeneration": WhisperModel,
+    "Qwen2AudioForConditionalGeneration": Qwen2AudioModel,
+    "AudioFlamingo3ForConditionalGeneration": AudioFlamingo3Model,
+    "Qwen3ASRForConditionalGeneration": Qwen3ASRModel,
 }
 
 

@@ -29,7 +29,7 @@ from models.interface import (
     TokenLogprob,
     UsageKind,
 )
-from models.whisper.languages import LANGUAGES, normalise_language
+from models.languages import LANGUAGES, normalise_language, shown
 from models.whisper.reading import (
     NO_SPEECH_THRESHOLD,
     LanguageGuess,
@@ -206,12 +206,12 @@ class WhisperModel:
         if code is None or code not in self.supported_languages:
             if not self.multilingual:
                 raise ModelInputError(
-                    f"this model is English-only and cannot transcribe language {language!r}",
+                    f"this model is English-only and cannot transcribe language {shown(language)}",
                     param="language",
                     code="unsupported_language",
                 )
             raise ModelInputError(
-                f"unsupported language {language!r}: use an ISO-639-1 code such as 'en', 'de' or 'fr'",
+                f"unsupported language {shown(language)}: use an ISO-639-1 code such as 'en', 'de' or 'fr'",
                 param="language",
                 code="unsupported_language",
             )

@@ -1,4 +1,4 @@
-"""Whisper's language codes and the lowercase names OpenAI's API reports for them."""
+"""ISO 639-1 language codes (Whisper's set) and the lowercase names OpenAI's API reports for them."""
 
 from __future__ import annotations
 
@@ -43,3 +43,8 @@ def normalise_language(value: str) -> str | None:
     if base in LANGUAGES:
         return base
     return _BY_NAME.get(key) or ALIASES.get(key)
+
+
+def shown(value: str, limit: int = 40) -> str:
+    """A client's value quoted in an error message, cut short so a huge field is not echoed back."""
+    return repr(value if len(value) <= limit else value[:limit] + "...")

@@ -1,0 +1,293 @@
+"""What audio LLMs share: one chat turn per piece of audio, streamed, cleaned, billed in tokens.
+
+A family module says how its chat looks (the conversation its processor documents, rendered
+by the checkpoint's own chat template), which token stands for audio, which instruction asks
+for a transcript or a translation, and how to unwrap the answer. Everything else is here:
+loading the tokenizer and template, the engine request, streaming deltas that never have to
+be taken back, usage, and the limits of what such a model can do for the API.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+from models.interface import (
+    DecodeOptions,
+    Emit,
+    EngineCalls,
+    GenerationRequest,
+    GenerationResult,
+    ModelInputError,
+    Piece,
+    Reading,
+    Segment,
+    SpeechToTextConfig,
+    Task,
+    TextDelta,
+    TokenLogprob,
+    UsageKind,
+)
+from models.languages import LANGUAGES, normalise_language, shown
+from models.signal import is_silent
+
+# Tokens one piece may produce: 30 s of fast speech is about 120 tokens.
+MAX_NEW_TOKENS = 448
+# Characters held back while streaming, so cleanup at the end (a closing quote and full stop)
+# never has to take back text already sent.
+STREAM_HOLD_CHARS = 2
+REPLACEMENT_CHAR = "\ufffd"
+
+
+def _read_template(model_dir: Path, tokenizer: Any) -> str:
+    """The checkpoint's chat template: the processor's file, else the tokenizer's."""
+    jinja = model_dir / "chat_template.jinja"
+    if jinja.is_file():
+        return jinja.read_text(encoding="utf-8")
+    for name in ("chat_template.json", "processor_config.json"):
+        path = model_dir / name
+        if path.is_file():
+            template = json.loads(path.read_text(encoding="utf-8")).get("chat_template")
+            if isinstance(template, str):
+                return template
+    template = getattr(tokenizer, "chat_template", None)
+    if isinstance(template, str):
+        return template
+    raise ValueError(f"{model_dir.name} has no chat template; the family needs one to build its prompts")
+
+
+def _sample_rate(model_dir: Path) -> int:
+    for name in ("preprocessor_config.json", "processor_config.json"):
+        path = model_dir / name
+        if path.is_file():
+            data = json.loads(path.read_text(encoding="utf-8"))
+            extractor = data.get("feature_extractor", data)
+            if "sampling_rate" in extractor:
+                return int(extractor["sampling_rate"])
+    return 16_000
+
+
+class AudioChatFamily:
+    """Base of the audio LLM families: a subclass supplies the chat, the audio token and the cleanup."""
+
+    supports_transcription_only: ClassVar[bool] = False
+    usage_kind: ClassVar[UsageKind] = "tokens"
+    # The token the engine repeats once per audio position (counted for usage).
+    audio_token: ClassVar[str]
+    # Longest piece the model reads well; longer audio is cut at quiet points.
+    max_clip_s: ClassVar[float] = 30.0
+    # Languages the family accepts as a hint, ISO code -> lowercase English name.
+    languages: ClassVar[Mapping[str, str]] = LANGUAGES
+    translates: ClassVar[bool] = True
+
+    def __init__(self, tokenizer: Any, chat_template: str, sample_rate: int = 16_000) -> None:
+        self.tokenizer = tokenizer
+        self.chat_template = chat_template
+        self.sample_rate = sample_rate
+        self.supported_languages: Mapping[str, str] = dict(self.languages)
+        self.audio_token_id = int(tokenizer.convert_tokens_to_ids(self.audio_token))
+
+    @classmethod
+    def from_pretrained(cls, model_dir: Path) -> Self:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+        return cls(tokenizer, _read_template(model_dir, tokenizer), _sample_rate(model_dir))
+
+    # -- what the family says about itself -------------------------------------------------
+    def conversation(self, options: DecodeOptions) -> list[dict[str, Any]]:
+        """The chat for one piece, as the family's processor documents it (audio as a placeholder)."""
+        raise NotImplementedError
+
+    def instruction(self, options: DecodeOptions) -> str:
+        """The request in words: transcribe or translate, the language hint, the client's context."""
+        language = self.language_name(options.language) if options.language else None
+        which = f", which is in {language}," if language else ""
+        if options.task == "translate":
+            head = f"Translate the input speech{which} into English."
+        else:
+            head = f"Transcribe the input speech{which}".rstrip(",") + "."
+        return "\n".join([head, *self.context_lines(options)])
+
+    def context_lines(self, options: DecodeOptions) -> list[str]:
+        lines = []
+        if options.prompt and options.prompt.strip():
+            lines.append(f"Context: {options.prompt.strip()}")
+        if options.keywords:
+            lines.append(f"These words may occur: {', '.join(options.keywords)}.")
+        return lines
+
+    def clean(self, text: str) -> str:
+        """The transcript in the model's answer (the answer decoded without special tokens)."""
+        return text.strip()
+
+    def answer_language(self, text: str) -> str | None:
+        """The language the answer names, as an ISO code, for families that name it."""
+        return None
+
+    def template_kwargs(self, options: DecodeOptions) -> dict[str, Any]:
+        return {"add_generation_prompt": True}
+
+    # -- capabilities -----------------------------------------------------------------------
+    @property
+    def supports_translation(self) -> bool:
+        return self.translates
+
+    @property
+    def supports_language_detection(self) -> bool:
+        return False
+
+    def engine_args(self) -> Mapping[str, Any]:
+        return {"limit_mm_per_prompt": {"audio": 1}}
+
+    def get_speech_to_text_config(self, task: Task) -> SpeechToTextConfig:
+        return SpeechToTextConfig(
+            sample_rate=self.sample_rate,
+            max_audio_clip_s=self.max_clip_s,
+            overlap_chunk_second=5.0,
+            min_energy_split_window_size=1600,
+        )
+
+    def validate_language(self, language: str | None) -> str | None:
+        if language is None or not language.strip():
+            return None
+        key = language.strip().lower()
+        code = key if key in self.supported_languages else normalise_language(language)
+        if code is None or code not in self.supported_languages:
+            raise ModelInputError(
+                f"unsupported language {shown(language)}: this model takes one of "
+                f"{', '.join(sorted(self.supported_languages))}",
+                param="language",
+                code="unsupported_language",
+            )
+        return code
+
+    def validate_options(self, options: DecodeOptions) -> None:
+        if options.task == "translate" and not self.supports_translation:
+            raise ModelInputError(
+                "this model only transcribes; use /v1/audio/transcriptions",
+                param="model",
+                code="translation_not_supported",
+            )
+        if options.word_timestamps:
+            raise ModelInputError(
+                "this model cannot time single words; use timestamp_granularities[]=segment "
+                "(one segment per piece of audio, with its real times)",
+                param="timestamp_granularities",
+                code="unsupported_granularity",
+            )
+        if options.candidate_languages:
+            raise ModelInputError(
+                "this model does not pick among candidate languages; name the language with `language`",
+                param="languages",
+                code="unsupported_parameter",
+            )
+
+    # -- reading ----------------------------------------------------------------------------
+    def language_name(self, code: str) -> str:
+        return self.supported_languages[code].capitalize()
+
+    def prompt_text(self, options: DecodeOptions) -> str:
+        rendered = self.tokenizer.apply_chat_template(
+            self.conversation(options),
+            chat_template=self.chat_template,
+            tokenize=False,
+            **self.template_kwargs(options),
+        )
+        return str(rendered)
+
+    def generation_request(self, piece: Piece, options: DecodeOptions) -> GenerationRequest:
+        return GenerationRequest(
+            prompt={
+                "prompt": self.prompt_text(options),
+                "multi_modal_data": {"audio": (piece.samples, piece.sample_rate)},
+            },
+            max_tokens=MAX_NEW_TOKENS,
+            temperature=options.temperature,
+            sample_logprobs=options.want_logprobs,
+        )
+
+    async def prepare(self, pieces: Sequence[Piece], options: DecodeOptions, calls: EngineCalls) -> DecodeOptions:
+        return options
+
+    async def read(self, piece: Piece, options: DecodeOptions, calls: EngineCalls, emit: Emit | None = None) -> Reading:
+        if is_silent(piece.samples):
+            # Digital silence: nothing to hear, and LLMs invent text for it.
+            return Reading()
+        request = self.generation_request(piece, options)
+        if emit is None:
+            result = await calls.generate(request, "chat")
+        else:
+            result = await self._stream(request, calls, emit, options.want_logprobs)
+        return self.reading(result, piece, options)
+
+    async def _stream(
+        self, request: GenerationRequest, calls: EngineCalls, emit: Emit, logprobs: bool
+    ) -> GenerationResult:
+        sent = ""
+        sent_tokens = 0
+        last: GenerationResult | None = None
+        async for partial in calls.stream(request, "chat"):
+            last = partial
+            visible = self.visible(partial.token_ids, final=partial.finish_reason is not None)
+            # Only ever append: text that cleanup might still change stays held back.
+            if len(visible) > len(sent) and visible.startswith(sent):
+                tokens = self.token_logprobs(partial.token_ids[sent_tokens:], partial.token_logprobs[sent_tokens:])
+                emit(TextDelta(_leading_space(visible[len(sent) :], sent), tuple(tokens) if logprobs else ()))
+                sent, sent_tokens = visible, len(partial.token_ids)
+        if last is None:
+            raise RuntimeError("the engine streamed no output")
+        return last
+
+    def decode(self, token_ids: Sequence[int]) -> str:
+        return str(self.tokenizer.decode(list(token_ids), skip_special_tokens=True))
+
+    def visible(self, token_ids: Sequence[int], final: bool) -> str:
+        """The cleaned text so far that no later token or cleanup can change."""
+        text = self.decode(token_ids)
+        if final:
+            return self.clean(text)
+        partial = self.clean_partial(text.rstrip(REPLACEMENT_CHAR))
+        return partial[: max(0, len(partial) - STREAM_HOLD_CHARS)]
+
+    def clean_partial(self, text: str) -> str:
+        """`clean` for an answer still being written; empty while a wrapper may still be forming."""
+        return self.clean(text)
+
+    def token_logprobs(self, token_ids: Sequence[int], logprobs: Sequence[float]) -> list[TokenLogprob]:
+        out = []
+        for token, logprob in zip(token_ids, logprobs, strict=False):
+            text = self.decode([token])
+            out.append(TokenLogprob(token=text, logprob=logprob, bytes=list(text.encode("utf-8"))))
+        return out
+
+    def reading(self, result: GenerationResult, piece: Piece, options: DecodeOptions) -> Reading:
+        text = self.clean(self.decode(result.token_ids))
+        logprobs = list(result.token_logprobs)
+        avg = sum(logprobs) / len(logprobs) if logprobs else 0.0
+        segment = Segment(
+            start=round(piece.offset_s, 3),
+            end=round(piece.offset_s + piece.duration, 3),
+            # Pieces join with a space, as Whisper's segments do.
+            text=" " + text if text else "",
+            tokens=list(result.token_ids),
+            seek=piece.offset_s,
+            avg_logprob=avg if math.isfinite(avg) else 0.0,
+            temperature=options.temperature,
+            logprobs=self.token_logprobs(result.token_ids, logprobs) if options.want_logprobs else [],
+        )
+        return Reading(
+            segments=[segment] if text else [],
+            input_tokens=result.prompt_tokens,
+            audio_tokens=sum(1 for t in result.prompt_token_ids if t == self.audio_token_id),
+            output_tokens=len(result.token_ids),
+            language=self.answer_language(self.decode(result.token_ids)),
+        )
+
+
+def _leading_space(delta: str, sent: str) -> str:
+    # A piece's first delta starts with a space, as its segment text does.
+    return " " + delta if not sent else delta
