@@ -1,0 +1,206 @@
+"""The real server on each family's tiny checkpoint, called with the `openai` SDK and httpx.
+
+The weights are random, so the expected text is not English: it is what transformers generates
+for the same audio and prompt, cleaned as the family's processor cleans it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import openai
+import pytest
+import soundfile as sf
+from openai import OpenAI
+
+from app.audio import split_windows
+from models.audio_chat import MAX_NEW_TOKENS, AudioChatFamily
+from models.interface import DecodeOptions
+from models.registry import load_model
+from tests.e2e.conftest import Server, start_server, stop_server, wait_ready
+from tests.e2e.test_bad_input import bad_cases, leaks, send, wav
+from tests.families.conftest import FAMILIES
+from tests.families.reference import hf_greedy, hf_prompt_ids
+from tests.speech import SENTENCES, compose, speak, write_wav
+
+pytestmark = pytest.mark.e2e
+
+RATE = 16_000
+
+
+@pytest.fixture(scope="module", params=FAMILIES)
+def family_server(
+    request: pytest.FixtureRequest, checkpoints: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Path, AudioChatFamily, Server]]:
+    family = request.param
+    env = {
+        "SPEECH_GATEWAY_MODEL": str(checkpoints[family]),
+        "SPEECH_GATEWAY_SERVED_MODEL_NAME": family,
+        "SPEECH_GATEWAY_DTYPE": "float32",  # as transformers runs the reference
+        "SPEECH_GATEWAY_MAX_MODEL_LEN": "2048",
+        "SPEECH_GATEWAY_GPU_MEMORY_UTILIZATION": "0.3",
+    }
+    server = start_server(tmp_path_factory.mktemp(family), env)
+    try:
+        wait_ready(server)
+        model = load_model(checkpoints[family])
+        assert isinstance(model, AudioChatFamily)
+        yield family, checkpoints[family], model, server
+    finally:
+        stop_server(server)
+
+
+def client_of(server: Server) -> OpenAI:
+    return OpenAI(api_key="unused", base_url=f"{server.base_url}/v1", timeout=600, max_retries=0)
+
+
+def as_served(path: Path) -> np.ndarray:
+    """The samples the server decodes from a 16 kHz WAV file (16-bit quantised)."""
+    samples, rate = sf.read(str(path), dtype="float32")
+    assert rate == RATE
+    return np.asarray(samples, dtype=np.float32)
+
+
+def reference(family: str, checkpoint: Path, model: AudioChatFamily, audio: np.ndarray, options: DecodeOptions):  # type: ignore[no-untyped-def]
+    language = model.language_name(options.language) if options.language else None
+    if family == "qwen3_asr":
+        context = "\n".join(model.context_lines(options)) or None
+        kwargs = {"instruction": "", "language": language, "context": context}
+    else:
+        kwargs = {"instruction": model.instruction(options)}
+    result = hf_greedy(checkpoint, family, audio, max_new_tokens=MAX_NEW_TOKENS, **kwargs)  # type: ignore[arg-type]
+    prompt = hf_prompt_ids(checkpoint, family, audio, **kwargs)  # type: ignore[arg-type]
+    return result, prompt
+
+
+@pytest.fixture(scope="module")
+def short_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_wav(tmp_path_factory.mktemp("audio") / "short.wav", speak(SENTENCES[1]))
+
+
+@pytest.fixture(scope="module")
+def long_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    speech = compose(SENTENCES[:24], pause_s=0.7)
+    return write_wav(tmp_path_factory.mktemp("audio") / "long.wav", np.resize(speech, 70 * RATE))
+
+
+def test_transcription_equals_transformers_with_token_usage(family_server, short_wav: Path) -> None:  # type: ignore[no-untyped-def]
+    family, checkpoint, model, server = family_server
+    options = DecodeOptions(language="en", prompt="Weather report", keywords=("rain", "wind"))
+    audio = as_served(short_wav)
+    expected, prompt_ids = reference(family, checkpoint, model, audio, options)
+    with short_wav.open("rb") as f:
+        body = httpx.post(
+            f"{server.base_url}/v1/audio/transcriptions",
+            files={"file": ("short.wav", f)},
+            data={"model": family, "language": "en", "prompt": "Weather report", "keywords[]": ["rain", "wind"]},
+            timeout=600,
+        ).json()
+    assert body["text"] == expected.text.strip()
+    audio_tokens = sum(1 for t in prompt_ids if t == model.audio_token_id)
+    assert body["usage"] == {
+        "type": "tokens",
+        "input_tokens": len(prompt_ids),
+        "output_tokens": len(expected.token_ids),
+        "total_tokens": len(prompt_ids) + len(expected.token_ids),
+        "input_token_details": {"audio_tokens": audio_tokens, "text_tokens": len(prompt_ids) - audio_tokens},
+    }
+
+
+def test_translation_or_a_400_naming_the_model(family_server, short_wav: Path) -> None:  # type: ignore[no-untyped-def]
+    family, checkpoint, model, server = family_server
+    client = client_of(server)
+    if not model.supports_translation:
+        with pytest.raises(openai.BadRequestError) as caught, short_wav.open("rb") as f:
+            client.audio.translations.create(model=family, file=f)
+        assert caught.value.body["param"] == "model"  # type: ignore[index]
+        return
+    expected, _ = reference(family, checkpoint, model, as_served(short_wav), DecodeOptions(task="translate"))
+    with short_wav.open("rb") as f:
+        assert client.audio.translations.create(model=family, file=f).text == expected.text.strip()
+
+
+def test_stream_sends_tokens_as_they_come(family_server, short_wav: Path) -> None:  # type: ignore[no-untyped-def]
+    family, _, _, server = family_server
+    client = client_of(server)
+    with short_wav.open("rb") as f:
+        whole = client.audio.transcriptions.create(model=family, file=f).text
+    with short_wav.open("rb") as f:
+        events = list(client.audio.transcriptions.create(model=family, file=f, stream=True))
+    deltas = [e.delta for e in events if e.type == "transcript.text.delta"]
+    done = events[-1]
+    assert done.type == "transcript.text.done" and done.text == whole
+    assert "".join(deltas).strip() == whole
+    # Token by token, not a piece at a time.
+    assert len(deltas) >= min(5, len(whole.split()))
+    assert done.usage is not None and done.usage.type == "tokens"
+
+
+def test_long_audio_is_read_in_pieces_with_their_real_times(family_server, long_wav: Path) -> None:  # type: ignore[no-untyped-def]
+    family, checkpoint, model, server = family_server
+    audio = as_served(long_wav)
+    stt = model.get_speech_to_text_config("transcribe")
+    bounds = split_windows(
+        audio, RATE, stt.max_audio_clip_s, stt.overlap_chunk_second, stt.min_energy_split_window_size
+    )
+    assert len(bounds) == 3
+    with long_wav.open("rb") as f:
+        verbose = client_of(server).audio.transcriptions.create(
+            model=family, file=f, response_format="verbose_json", timestamp_granularities=["segment"]
+        )
+    expected = [reference(family, checkpoint, model, audio[a:b], DecodeOptions())[0].text.strip() for a, b in bounds]
+    segments = verbose.segments or []
+    times = [(s.start, s.end) for s in segments]
+    assert np.allclose(times, [(a / RATE, b / RATE) for a, b in bounds], atol=0.011)
+    assert [s.text.strip() for s in segments] == expected
+    assert verbose.text == " ".join(t for t in expected if t)
+    with long_wav.open("rb") as f:
+        srt = client_of(server).audio.transcriptions.create(model=family, file=f, response_format="srt")
+    assert str(srt).count(" --> ") == 3
+
+
+def test_what_the_family_cannot_do_is_a_400_naming_the_field(family_server, short_wav: Path) -> None:  # type: ignore[no-untyped-def]
+    family, _, _, server = family_server
+    asks = [
+        ({"response_format": "verbose_json", "timestamp_granularities[]": "word"}, "timestamp_granularities"),
+        ({"languages[]": ["en", "de"]}, "languages"),
+        ({"language": "x" * 5000}, "language"),
+    ]
+    for fields, param in asks:
+        response = httpx.post(
+            f"{server.base_url}/v1/audio/transcriptions",
+            files={"file": ("a.wav", short_wav.read_bytes())},
+            data={"model": family, **fields},
+            timeout=600,
+        )
+        error = response.json()["error"]
+        assert response.status_code == 400 and error["param"] == param and not leaks(error["message"])
+
+
+def test_bad_input_corpus_on_a_family_server(family_server) -> None:  # type: ignore[no-untyped-def]
+    family, _, _, server = family_server
+    if family != "audioflamingo3":
+        pytest.skip("the corpus runs against one family server")
+    speech = speak(SENTENCES[0])
+    failures = []
+    with httpx.Client(base_url=server.base_url, timeout=600) as http:
+
+        def transcribe() -> httpx.Response:
+            return http.post("/v1/audio/transcriptions", files={"file": ("a.wav", wav(speech))}, data={"model": family})
+
+        before = transcribe()
+        for case in bad_cases(speech):
+            case.data = {k: (family if k == "model" and v == "whisper-1" else v) for k, v in case.data.items()}
+            response = send(http, case)
+            error = response.json().get("error", {}) if "json" in response.headers.get("content-type", "") else {}
+            if response.status_code != case.status or set(error) != {"message", "type", "param", "code"}:
+                failures.append(f"{case.name}: {response.status_code} {response.text[:200]}")
+            elif (case.param and error["param"] != case.param) or leaks(error["message"]):
+                failures.append(f"{case.name}: {error}")
+        assert not failures, "\n".join(failures)
+        # Bad requests harm no other: the same good request gives the same answer after them.
+        after = transcribe()
+        assert before.status_code == after.status_code == 200 and after.json() == before.json()
