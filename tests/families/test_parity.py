@@ -89,3 +89,26 @@ async def test_prompt_ids_and_greedy_tokens_equal_transformers(
         # The answer as users get it: our cleanup equals the processor's own decoding.
         if ours.token_ids == reference.token_ids:
             assert model.clean(model.decode(ours.token_ids)) == reference.text.strip()
+
+
+async def greedy_tokens(checkpoint: Path, audio: list[np.ndarray], **settings: object) -> list[list[int]]:
+    model = load_model(checkpoint)
+    assert isinstance(model, AudioChatFamily)
+    engine = VllmEngine.start(engine_settings(**settings), checkpoint, model.engine_args())
+    try:
+        return [
+            (await run_ours(model, engine, clip, DecodeOptions(), f"tb-{i}")).token_ids for i, clip in enumerate(audio)
+        ]
+    finally:
+        engine.shutdown()
+
+
+async def test_transformers_backend_matches_the_native_class(
+    checkpoints: dict[str, Path], clip_3s: np.ndarray, clip_30s: np.ndarray
+) -> None:
+    """AudioFlamingo 3 through vLLM's Transformers backend (`model_impl=transformers`) and its own class."""
+    checkpoint = checkpoints["audioflamingo3"]
+    native = await greedy_tokens(checkpoint, [clip_3s, clip_30s], model_impl="vllm")
+    backend = await greedy_tokens(checkpoint, [clip_3s, clip_30s], model_impl="transformers")
+    assert backend == native
+    assert all(len(tokens) > 0 for tokens in native)
