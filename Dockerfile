@@ -28,6 +28,7 @@ COPY requirements ./requirements
 COPY app ./app
 COPY config ./config
 COPY models ./models
+COPY engine_plugins ./engine_plugins
 LABEL org.opencontainers.image.title="speech-gateway" \
       org.opencontainers.image.description="OpenAI-compatible speech-to-text on vLLM"
 

@@ -109,6 +109,7 @@ def sampling_params(request: GenerationRequest, stream: bool = False) -> Samplin
         logprob_token_ids=token_ids,
         prompt_logprobs=request.prompt_logprobs,
         allowed_token_ids=list(request.allowed_token_ids) if request.allowed_token_ids else None,
+        repetition_penalty=request.repetition_penalty,
         extra_args=extra,
         seed=request.seed,
         skip_special_tokens=False,

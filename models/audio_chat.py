@@ -83,10 +83,13 @@ class AudioChatFamily:
     languages: ClassVar[Mapping[str, str]] = LANGUAGES
     translates: ClassVar[bool] = True
 
-    def __init__(self, tokenizer: Any, chat_template: str, sample_rate: int = 16_000) -> None:
+    def __init__(
+        self, tokenizer: Any, chat_template: str, sample_rate: int = 16_000, repetition_penalty: float = 1.0
+    ) -> None:
         self.tokenizer = tokenizer
         self.chat_template = chat_template
         self.sample_rate = sample_rate
+        self.repetition_penalty = repetition_penalty
         self.supported_languages: Mapping[str, str] = dict(self.languages)
         self.audio_token_id = int(tokenizer.convert_tokens_to_ids(self.audio_token))
 
@@ -95,7 +98,13 @@ class AudioChatFamily:
         from transformers import AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-        return cls(tokenizer, _read_template(model_dir, tokenizer), _sample_rate(model_dir))
+        generation = model_dir / "generation_config.json"
+        penalty = (
+            json.loads(generation.read_text(encoding="utf-8")).get("repetition_penalty")
+            if generation.is_file()
+            else None
+        )
+        return cls(tokenizer, _read_template(model_dir, tokenizer), _sample_rate(model_dir), float(penalty or 1.0))
 
     # -- what the family says about itself -------------------------------------------------
     def conversation(self, options: DecodeOptions) -> list[dict[str, Any]]:
@@ -208,6 +217,7 @@ class AudioChatFamily:
             max_tokens=MAX_NEW_TOKENS,
             temperature=options.temperature,
             sample_logprobs=options.want_logprobs,
+            repetition_penalty=self.repetition_penalty,
         )
 
     async def prepare(self, pieces: Sequence[Piece], options: DecodeOptions, calls: EngineCalls) -> DecodeOptions:

@@ -78,6 +78,8 @@ class GenerationRequest:
     # Return the top-k logprobs of every prompt position.
     prompt_logprobs: int | None = None
     allowed_token_ids: Sequence[int] | None = None
+    # The checkpoint's own setting (its generation_config.json), so decoding matches its reference.
+    repetition_penalty: float = 1.0
     # A per-request logits rule: "module:factory" inside `models`, called in the engine process
     # with the mapping; the factory returns a callable (output ids, logits row) -> logits row.
     logits_rule: tuple[str, Mapping[str, Any]] | None = None

@@ -67,6 +67,9 @@ class Qwen3ASRModel(AudioChatFamily):
         return text.split(MARKER, 1)[1].strip() if MARKER in text else text.strip()
 
     def clean_partial(self, text: str) -> str:
+        # A loop still growing at the end may yet be collapsed by `clean`: hold it back.
+        text = _fix_repetitions(text)
+        text = text[: len(text) - _repeating_tail(text)]
         if MARKER in text:
             return text.split(MARKER, 1)[1].lstrip()
         opening = text.lstrip()
@@ -94,6 +97,19 @@ def _fix_repetitions(text: str) -> str:
     return _fix_patterns("".join(out))
 
 
+def _repeating_tail(text: str) -> int:
+    """Length of the longest end of `text` made of two or more copies of one short pattern."""
+    longest = 0
+    for size in range(1, min(LONGEST_PATTERN, len(text) // 2) + 1):
+        pattern = text[len(text) - size :]
+        copies = 1
+        while text[len(text) - (copies + 1) * size : len(text) - copies * size] == pattern:
+            copies += 1
+        if copies >= 2:
+            longest = max(longest, copies * size)
+    return longest
+
+
 def _fix_patterns(text: str) -> str:
     n = len(text)
     if n < 2 * REPEAT_LIMIT:
@@ -101,9 +117,8 @@ def _fix_patterns(text: str) -> str:
     out: list[str] = []
     i = 0
     while i <= n - 2 * REPEAT_LIMIT:
-        for size in range(1, LONGEST_PATTERN + 1):
-            if i + size * REPEAT_LIMIT > n:
-                break
+        # Patterns short enough that REPEAT_LIMIT copies still fit in what is left.
+        for size in range(1, min(LONGEST_PATTERN, (n - i) // REPEAT_LIMIT) + 1):
             pattern = text[i : i + size]
             if all(text[i + r * size : i + (r + 1) * size] == pattern for r in range(1, REPEAT_LIMIT)):
                 # Keep one copy and drop the whole run of copies after it.

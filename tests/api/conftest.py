@@ -66,6 +66,10 @@ class ScriptedEngine:
             finish_reason="stop",
         )
 
+    async def stream(self, request: GenerationRequest, request_id: str) -> AsyncIterator[GenerationResult]:
+        # Whisper reads whole windows; a stream is its one final result.
+        yield await self.generate(request, request_id)
+
     async def check_health(self) -> bool:
         return self.healthy
 

@@ -23,18 +23,19 @@ from models.registry import load_model
 from tests.e2e.conftest import Server, start_server, stop_server, wait_ready
 from tests.e2e.test_bad_input import bad_cases, leaks, send, wav
 from tests.families.conftest import FAMILIES
-from tests.families.reference import hf_greedy, hf_prompt_ids
+from tests.families.reference import GreedyResult, hf_greedy, hf_prompt_ids
 from tests.speech import SENTENCES, compose, speak, write_wav
 
 pytestmark = pytest.mark.e2e
 
 RATE = 16_000
+FamilyServer = tuple[str, Path, AudioChatFamily, Server]
 
 
 @pytest.fixture(scope="module", params=FAMILIES)
 def family_server(
     request: pytest.FixtureRequest, checkpoints: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[str, Path, AudioChatFamily, Server]]:
+) -> Iterator[FamilyServer]:
     family = request.param
     env = {
         "SPEECH_GATEWAY_MODEL": str(checkpoints[family]),
@@ -64,7 +65,9 @@ def as_served(path: Path) -> np.ndarray:
     return np.asarray(samples, dtype=np.float32)
 
 
-def reference(family: str, checkpoint: Path, model: AudioChatFamily, audio: np.ndarray, options: DecodeOptions):  # type: ignore[no-untyped-def]
+def reference(
+    family: str, checkpoint: Path, model: AudioChatFamily, audio: np.ndarray, options: DecodeOptions
+) -> tuple[GreedyResult, list[int]]:
     language = model.language_name(options.language) if options.language else None
     if family == "qwen3_asr":
         context = "\n".join(model.context_lines(options)) or None
@@ -87,7 +90,7 @@ def long_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_wav(tmp_path_factory.mktemp("audio") / "long.wav", np.resize(speech, 70 * RATE))
 
 
-def test_transcription_equals_transformers_with_token_usage(family_server, short_wav: Path) -> None:  # type: ignore[no-untyped-def]
+def test_transcription_equals_transformers_with_token_usage(family_server: FamilyServer, short_wav: Path) -> None:
     family, checkpoint, model, server = family_server
     options = DecodeOptions(language="en", prompt="Weather report", keywords=("rain", "wind"))
     audio = as_served(short_wav)
@@ -110,7 +113,7 @@ def test_transcription_equals_transformers_with_token_usage(family_server, short
     }
 
 
-def test_translation_or_a_400_naming_the_model(family_server, short_wav: Path) -> None:  # type: ignore[no-untyped-def]
+def test_translation_or_a_400_naming_the_model(family_server: FamilyServer, short_wav: Path) -> None:
     family, checkpoint, model, server = family_server
     client = client_of(server)
     if not model.supports_translation:
@@ -123,7 +126,7 @@ def test_translation_or_a_400_naming_the_model(family_server, short_wav: Path) -
         assert client.audio.translations.create(model=family, file=f).text == expected.text.strip()
 
 
-def test_stream_sends_tokens_as_they_come(family_server, short_wav: Path) -> None:  # type: ignore[no-untyped-def]
+def test_stream_sends_tokens_as_they_come(family_server: FamilyServer, short_wav: Path) -> None:
     family, _, _, server = family_server
     client = client_of(server)
     with short_wav.open("rb") as f:
@@ -139,7 +142,7 @@ def test_stream_sends_tokens_as_they_come(family_server, short_wav: Path) -> Non
     assert done.usage is not None and done.usage.type == "tokens"
 
 
-def test_long_audio_is_read_in_pieces_with_their_real_times(family_server, long_wav: Path) -> None:  # type: ignore[no-untyped-def]
+def test_long_audio_is_read_in_pieces_with_their_real_times(family_server: FamilyServer, long_wav: Path) -> None:
     family, checkpoint, model, server = family_server
     audio = as_served(long_wav)
     stt = model.get_speech_to_text_config("transcribe")
@@ -162,7 +165,7 @@ def test_long_audio_is_read_in_pieces_with_their_real_times(family_server, long_
     assert str(srt).count(" --> ") == 3
 
 
-def test_what_the_family_cannot_do_is_a_400_naming_the_field(family_server, short_wav: Path) -> None:  # type: ignore[no-untyped-def]
+def test_what_the_family_cannot_do_is_a_400_naming_the_field(family_server: FamilyServer, short_wav: Path) -> None:
     family, _, _, server = family_server
     asks = [
         ({"response_format": "verbose_json", "timestamp_granularities[]": "word"}, "timestamp_granularities"),
@@ -180,7 +183,7 @@ def test_what_the_family_cannot_do_is_a_400_naming_the_field(family_server, shor
         assert response.status_code == 400 and error["param"] == param and not leaks(error["message"])
 
 
-def test_bad_input_corpus_on_a_family_server(family_server) -> None:  # type: ignore[no-untyped-def]
+def test_bad_input_corpus_on_a_family_server(family_server: FamilyServer) -> None:
     family, _, _, server = family_server
     if family != "audioflamingo3":
         pytest.skip("the corpus runs against one family server")

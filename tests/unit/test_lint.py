@@ -49,3 +49,10 @@ def test_the_rooms_keep_their_walls() -> None:
             assert not any(n.startswith("models.whisper") for n in names), f"{where} knows a particular model"
         if not where.startswith("config/"):
             assert "os.environ" not in path.read_text(encoding="utf-8"), f"{where} reads the environment"
+
+
+def test_app_names_no_particular_model() -> None:
+    for path in sorted((ROOT / "app").rglob("*.py")):
+        text = path.read_text(encoding="utf-8").lower()
+        for name in ("whisper", "qwen", "flamingo"):
+            assert name not in text, f"{path.relative_to(ROOT)} names {name}"
