@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any, cast
@@ -172,7 +172,7 @@ class VllmEngine:
             raise RuntimeError(f"engine returned no output for {request_id}")
         return _result(final, request)
 
-    async def stream(self, request: GenerationRequest, request_id: str) -> AsyncIterator[GenerationResult]:
+    async def stream(self, request: GenerationRequest, request_id: str) -> AsyncGenerator[GenerationResult, None]:
         """Cumulative results as tokens arrive; closing or cancelling the consumer aborts it."""
         finished = False
         try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -38,7 +38,7 @@ class Engine(Protocol):
 
     async def generate(self, request: GenerationRequest, request_id: str) -> GenerationResult: ...
 
-    def stream(self, request: GenerationRequest, request_id: str) -> AsyncIterator[GenerationResult]:
+    def stream(self, request: GenerationRequest, request_id: str) -> AsyncGenerator[GenerationResult, None]:
         """Cumulative results as tokens arrive; cancelling the consumer aborts the request."""
         ...
 
@@ -74,7 +74,7 @@ def engine_calls(engine: Engine, request_id: str, piece: int) -> EngineCalls:
     async def generate(request: GenerationRequest, tag: str) -> GenerationResult:
         return await engine.generate(request, f"{request_id}-p{piece}-{tag}")
 
-    def stream(request: GenerationRequest, tag: str) -> AsyncIterator[GenerationResult]:
+    def stream(request: GenerationRequest, tag: str) -> AsyncGenerator[GenerationResult, None]:
         return engine.stream(request, f"{request_id}-p{piece}-{tag}")
 
     return EngineCalls(generate=generate, stream=stream)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
+from contextlib import aclosing
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -240,14 +241,16 @@ class AudioChatFamily:
         sent = ""
         sent_tokens = 0
         last: GenerationResult | None = None
-        async for partial in calls.stream(request, "chat"):
-            last = partial
-            visible = self.visible(partial.token_ids, final=partial.finish_reason is not None)
-            # Only ever append: text that cleanup might still change stays held back.
-            if len(visible) > len(sent) and visible.startswith(sent):
-                tokens = self.token_logprobs(partial.token_ids[sent_tokens:], partial.token_logprobs[sent_tokens:])
-                emit(TextDelta(_leading_space(visible[len(sent) :], sent), tuple(tokens) if logprobs else ()))
-                sent, sent_tokens = visible, len(partial.token_ids)
+        # Closed however this ends, so a cancelled stream aborts its engine request at once.
+        async with aclosing(calls.stream(request, "chat")) as partials:
+            async for partial in partials:
+                last = partial
+                visible = self.visible(partial.token_ids, final=partial.finish_reason is not None)
+                # Only ever append: text that cleanup might still change stays held back.
+                if len(visible) > len(sent) and visible.startswith(sent):
+                    tokens = self.token_logprobs(partial.token_ids[sent_tokens:], partial.token_logprobs[sent_tokens:])
+                    emit(TextDelta(_leading_space(visible[len(sent) :], sent), tuple(tokens) if logprobs else ()))
+                    sent, sent_tokens = visible, len(partial.token_ids)
         if last is None:
             raise RuntimeError("the engine streamed no output")
         return last

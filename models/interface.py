@@ -8,7 +8,7 @@ re-reads, cleanup) and returns segments. The gateway never learns why a family a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol, Self
@@ -166,7 +166,7 @@ class TextDelta:
 
 Generate = Callable[[GenerationRequest, str], Awaitable[GenerationResult]]
 # Cumulative results as tokens arrive; the last one carries `finish_reason`.
-StreamGenerate = Callable[[GenerationRequest, str], AsyncIterator[GenerationResult]]
+StreamGenerate = Callable[[GenerationRequest, str], AsyncGenerator[GenerationResult, None]]
 Emit = Callable[[TextDelta], None]
 
 

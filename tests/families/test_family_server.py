@@ -103,6 +103,22 @@ def test_transcription_equals_transformers_with_token_usage(family_server: Famil
             timeout=600,
         ).json()
     assert body["text"] == expected.text.strip()
+    with short_wav.open("rb") as f:
+        logprobs = httpx.post(
+            f"{server.base_url}/v1/audio/transcriptions",
+            files={"file": ("short.wav", f)},
+            data={
+                "model": family,
+                "language": "en",
+                "prompt": "Weather report",
+                "keywords[]": ["rain", "wind"],
+                "include[]": "logprobs",
+            },
+            timeout=600,
+        ).json()["logprobs"]
+    # One per generated token, each the reference's log-probability of that token.
+    theirs = [step[token] for step, token in zip(expected.top_logprobs, expected.token_ids, strict=True)]
+    assert np.allclose([lp["logprob"] for lp in logprobs], theirs, atol=1e-3)
     audio_tokens = sum(1 for t in prompt_ids if t == model.audio_token_id)
     assert body["usage"] == {
         "type": "tokens",
