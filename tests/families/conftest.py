@@ -2,16 +2,39 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from app.engine import VllmEngine
+from config import Settings, load_settings
+from models.audio_chat import AudioChatFamily
+from models.interface import DecodeOptions, GenerationResult, Piece
 from tests.families.tiny import build_checkpoint
 from tests.speech import SENTENCES, compose, require_tools, speak
 
 FAMILIES = ("qwen2_audio", "audioflamingo3", "qwen3_asr")
 SEED = 0
+
+MAX_TOKENS = 40
+# A tiny checkpoint's KV cache needs little: leave memory for the engines other tests hold.
+TINY_KV_SHARE = 0.05
+
+
+def engine_settings(**overrides: object) -> Settings:
+    return load_settings(
+        {}, dtype="float32", enforce_eager=True, max_model_len=2048, gpu_memory_utilization=TINY_KV_SHARE, **overrides
+    )
+
+
+async def run_ours(
+    model: AudioChatFamily, engine: VllmEngine, audio: np.ndarray, options: DecodeOptions, tag: str
+) -> GenerationResult:
+    piece = Piece(0, audio, 16_000, 0.0, True)
+    request = replace(model.generation_request(piece, options), max_tokens=MAX_TOKENS)
+    return await engine.generate(request, tag)
 
 
 @pytest.fixture(scope="session")

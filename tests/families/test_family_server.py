@@ -6,6 +6,7 @@ for the same audio and prompt, cleaned as the family's processor cleans it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +23,8 @@ from models.interface import DecodeOptions
 from models.registry import load_model
 from tests.e2e.conftest import Server, start_server, stop_server, wait_ready
 from tests.e2e.test_bad_input import bad_cases, leaks, send, wav
-from tests.families.conftest import FAMILIES
+from tests.e2e.test_load_and_cancel import engine_requests
+from tests.families.conftest import FAMILIES, TINY_KV_SHARE
 from tests.families.reference import GreedyResult, hf_greedy, hf_prompt_ids
 from tests.speech import SENTENCES, compose, speak, write_wav
 
@@ -42,7 +44,7 @@ def family_server(
         "SPEECH_GATEWAY_SERVED_MODEL_NAME": family,
         "SPEECH_GATEWAY_DTYPE": "float32",  # as transformers runs the reference
         "SPEECH_GATEWAY_MAX_MODEL_LEN": "2048",
-        "SPEECH_GATEWAY_GPU_MEMORY_UTILIZATION": "0.3",
+        "SPEECH_GATEWAY_GPU_MEMORY_UTILIZATION": str(TINY_KV_SHARE),
     }
     server = start_server(tmp_path_factory.mktemp(family), env)
     try:
@@ -223,3 +225,23 @@ def test_bad_input_corpus_on_a_family_server(family_server: FamilyServer) -> Non
         # Bad requests harm no other: the same good request gives the same answer after them.
         after = transcribe()
         assert before.status_code == after.status_code == 200 and after.json() == before.json()
+
+
+def test_a_stream_closed_after_its_first_delta_leaves_no_engine_work(
+    family_server: FamilyServer, long_wav: Path
+) -> None:
+    family, _, _, server = family_server
+    with httpx.Client(base_url=server.base_url, timeout=600) as http:
+        with http.stream(
+            "POST",
+            "/v1/audio/transcriptions",
+            files={"file": ("long.wav", long_wav.read_bytes())},
+            data={"model": family, "stream": "true"},
+        ) as response:
+            assert response.status_code == 200
+            assert next(response.iter_lines()).startswith("data: ")
+        # Three pieces were decoding; the hang-up aborts them all.
+        deadline = time.monotonic() + 2.0
+        while engine_requests(http) > 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert engine_requests(http) == 0

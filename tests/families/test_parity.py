@@ -15,22 +15,13 @@ import numpy as np
 import pytest
 
 from app.engine import VllmEngine
-from config import load_settings
 from models.audio_chat import AudioChatFamily
-from models.interface import DecodeOptions, GenerationResult, Piece
+from models.interface import DecodeOptions
 from models.registry import load_model
-from tests.families.conftest import FAMILIES
+from tests.families.conftest import FAMILIES, MAX_TOKENS, engine_settings, run_ours
 from tests.families.reference import hf_greedy, hf_prompt_ids
 
 pytestmark = pytest.mark.e2e
-
-MAX_TOKENS = 40
-
-
-def engine_settings(**overrides: object):  # type: ignore[no-untyped-def]
-    return load_settings(
-        {}, dtype="float32", enforce_eager=True, max_model_len=2048, gpu_memory_utilization=0.3, **overrides
-    )
 
 
 @pytest.fixture(scope="module", params=FAMILIES)
@@ -53,15 +44,6 @@ def hf_side_inputs(family: str, model: AudioChatFamily, options: DecodeOptions) 
     if family == "qwen3_asr":
         return {"instruction": "", "language": language, "context": "\n".join(model.context_lines(options)) or None}
     return {"instruction": model.instruction(options)}
-
-
-async def run_ours(
-    model: AudioChatFamily, engine: VllmEngine, audio: np.ndarray, options: DecodeOptions, tag: str
-) -> GenerationResult:
-    piece = Piece(0, audio, 16_000, 0.0, True)
-    request = model.generation_request(piece, options)
-    request = type(request)(**{**request.__dict__, "max_tokens": MAX_TOKENS})
-    return await engine.generate(request, tag)
 
 
 def assert_greedy_close(ours: list[int], theirs: list[int], their_top: list[dict[int, float]]) -> None:
@@ -89,26 +71,3 @@ async def test_prompt_ids_and_greedy_tokens_equal_transformers(
         # The answer as users get it: our cleanup equals the processor's own decoding.
         if ours.token_ids == reference.token_ids:
             assert model.clean(model.decode(ours.token_ids)) == reference.text.strip()
-
-
-async def greedy_tokens(checkpoint: Path, audio: list[np.ndarray], **settings: object) -> list[list[int]]:
-    model = load_model(checkpoint)
-    assert isinstance(model, AudioChatFamily)
-    engine = VllmEngine.start(engine_settings(**settings), checkpoint, model.engine_args())
-    try:
-        return [
-            (await run_ours(model, engine, clip, DecodeOptions(), f"tb-{i}")).token_ids for i, clip in enumerate(audio)
-        ]
-    finally:
-        engine.shutdown()
-
-
-async def test_transformers_backend_matches_the_native_class(
-    checkpoints: dict[str, Path], clip_3s: np.ndarray, clip_30s: np.ndarray
-) -> None:
-    """AudioFlamingo 3 through vLLM's Transformers backend (`model_impl=transformers`) and its own class."""
-    checkpoint = checkpoints["audioflamingo3"]
-    native = await greedy_tokens(checkpoint, [clip_3s, clip_30s], model_impl="vllm")
-    backend = await greedy_tokens(checkpoint, [clip_3s, clip_30s], model_impl="transformers")
-    assert backend == native
-    assert all(len(tokens) > 0 for tokens in native)
