@@ -22,7 +22,7 @@ from vllm.sampling_params import RequestOutputKind
 from vllm.v1.engine.async_llm import AsyncLLM
 from vllm.v1.sample.logits_processor import AdapterLogitsProcessor
 
-from config import Settings
+from config import Settings, export_engine_environment
 from models.interface import GenerationRequest, GenerationResult
 
 log = logging.getLogger("speech_gateway.engine")
@@ -154,6 +154,7 @@ class VllmEngine:
     def start(cls, settings: Settings, model_dir: Path, family_args: Mapping[str, Any] | None = None) -> VllmEngine:
         """Build the engine (blocking: loads weights, profiles memory, may compile)."""
         args = engine_args(settings, model_dir, family_args)
+        export_engine_environment(settings)
         log.info("starting vLLM engine for %s (dtype=%s)", model_dir, args.dtype)
         return cls(AsyncLLM.from_engine_args(args))
 

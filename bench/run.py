@@ -27,12 +27,16 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from config import load_settings
+from app.engine import resolve_dtype
+from config import engine_environment, load_settings
 from models.source import resolve
 from tests.speech import SENTENCES, compose, speak, wer, write_wav
 
 ROOT = Path(__file__).resolve().parents[1]
-BASELINE = "vLLM 0.32 /v1/audio/transcriptions (python -m vllm.entrypoints.openai.api_server)"
+BASELINE = (
+    "vLLM 0.32 /v1/audio/transcriptions (python -m vllm.entrypoints.openai.api_server), "
+    "with the same engine tuning (VLLM_CPU_NUM_OF_RESERVED_CPU)"
+)
 
 
 @dataclass
@@ -100,7 +104,7 @@ def start(name: str, command: list[str], env: dict[str, str], port: int, ready_p
     sys.exit(f"{name} did not start within 900 s; see {log}")
 
 
-def ours(model_dir: Path, eager: bool, log: Path) -> Server:
+def ours(model_dir: Path, eager: bool, dtype: str, log: Path) -> Server:
     port = free_port()
     env = {
         **os.environ,
@@ -108,21 +112,22 @@ def ours(model_dir: Path, eager: bool, log: Path) -> Server:
         "SPEECH_GATEWAY_SERVED_MODEL_NAME": "bench",
         "SPEECH_GATEWAY_PORT": str(port),
         "SPEECH_GATEWAY_ENFORCE_EAGER": "1" if eager else "0",
-        "SPEECH_GATEWAY_DTYPE": "bfloat16",
+        "SPEECH_GATEWAY_DTYPE": dtype,
         "SPEECH_GATEWAY_GPU_MEMORY_UTILIZATION": "0.35",
         "SPEECH_GATEWAY_LOG_LEVEL": "warning",
     }
     return start("speech-gateway", [sys.executable, "-m", "app"], env, port, "/ready", log)
 
 
-def vllm_server(model_dir: Path, eager: bool, log: Path) -> Server:
+def vllm_server(model_dir: Path, eager: bool, dtype: str, log: Path) -> Server:
     port = free_port()
     command = [
         sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
-        "--served-model-name", "bench", "--port", str(port), "--host", "127.0.0.1", "--dtype", "bfloat16",
+        "--served-model-name", "bench", "--port", str(port), "--host", "127.0.0.1", "--dtype", dtype,
         "--gpu-memory-utilization", "0.35", "--disable-log-stats",
     ] + (["--enforce-eager"] if eager else [])  # fmt: skip
-    return start("vLLM", command, dict(os.environ), port, "/health", log)
+    # The same engine tuning as ours (every core for the model), so the comparison is of the servers.
+    return start("vLLM", command, {**os.environ, **engine_environment(load_settings())}, port, "/health", log)
 
 
 def transcribe(url: str, path: Path) -> str:
@@ -180,14 +185,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         directory = Path(tmp)
         loads = workloads(directory)
-        print(f"model {model_dir.name}, {'compiled' if args.compiled else 'eager'}, bfloat16, {os.cpu_count()} CPUs")
+        # What `auto` resolves to on this machine (bfloat16 only where the CPU computes it natively).
+        dtype = resolve_dtype("auto")
+        print(f"model {model_dir.name}, {'compiled' if args.compiled else 'eager'}, {dtype}, {os.cpu_count()} CPUs")
         print(f"baseline: {BASELINE}")
         results: dict[str, dict[str, Result]] = {}
-        starters: dict[str, Callable[[Path, bool, Path], Server]] = {"ours": ours, "vllm": vllm_server}
+        starters: dict[str, Callable[[Path, bool, str, Path], Server]] = {"ours": ours, "vllm": vllm_server}
         for key, starter in starters.items():
             if args.only and args.only != key:
                 continue
-            server = starter(model_dir, not args.compiled, directory / f"{key}.log")
+            server = starter(model_dir, not args.compiled, dtype, directory / f"{key}.log")
             try:
                 results[key] = measure(server, loads, args.reps)
             finally:

@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     enforce_eager: bool = Field(False, description="Skip graph compilation: faster start, slower decoding.")
     max_num_seqs: int | None = Field(None, ge=1)
     tensor_parallel_size: int = Field(1, ge=1)
+    cpu_reserved_cores: int | None = Field(
+        0,
+        ge=0,
+        description="CPU engine: cores vLLM keeps for its scheduler instead of the model "
+        "(`VLLM_CPU_NUM_OF_RESERVED_CPU`); 0 gives the model every core; unset: vLLM's default.",
+    )
     model_impl: Literal["auto", "vllm", "transformers"] = Field(
         "auto",
         description="`transformers`: run the model through vLLM's Transformers backend instead of its "
@@ -119,6 +125,19 @@ def _read_config_file(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a table of settings")
     return {key.lower(): value for key, value in data.items()}
+
+
+def engine_environment(settings: Settings) -> dict[str, str]:
+    """Environment variables vLLM reads in the processes it starts, as the settings ask."""
+    env = {}
+    if settings.cpu_reserved_cores is not None:
+        env["VLLM_CPU_NUM_OF_RESERVED_CPU"] = str(settings.cpu_reserved_cores)
+    return env
+
+
+def export_engine_environment(settings: Settings) -> None:
+    """Hand `engine_environment` to the engine's processes, which inherit this process's environment."""
+    os.environ.update(engine_environment(settings))
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -59,3 +59,11 @@ def test_only_load_settings_reads_the_environment(monkeypatch: pytest.MonkeyPatc
     s = load_settings()
     assert s.api_key == ["sk-a", "sk-b"] and s.port == 9300
     assert load_settings({}).port == 8000
+
+
+def test_the_cpu_engine_gets_every_core_by_default() -> None:
+    from config import engine_environment
+
+    assert engine_environment(load_settings({})) == {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
+    one = load_settings({"SPEECH_GATEWAY_CPU_RESERVED_CORES": "1"})
+    assert engine_environment(one) == {"VLLM_CPU_NUM_OF_RESERVED_CPU": "1"}
