@@ -1,10 +1,11 @@
 """`make bench`: speech-gateway against vLLM's own OpenAI server, same model, same machine, same run.
 
-Each server is started in turn on a loopback port with the same converted checkpoint, dtype and
-eager mode, warmed up, then given the same workloads. Printed: audio seconds per wall second
-(RTFx), word error rate against the spoken text, and the ratio ours / vLLM's.
+Each server is started in turn on a loopback port with the same converted checkpoint, the dtype
+`auto` resolves to and the same eager mode, warmed up, then given the same workloads. vLLM's
+server runs twice: with our engine tuning and as shipped. Printed: audio seconds per wall second
+(RTFx), word error rate against the spoken text, and the ratio ours / each baseline.
 
-    python -m bench.run [--reps 3] [--only ours|vllm] [--compiled]
+    python -m bench.run [--reps 3] [--only ours|vllm|vllm-shipped] [--compiled]
 """
 
 from __future__ import annotations
@@ -33,10 +34,11 @@ from models.source import resolve
 from tests.speech import SENTENCES, compose, speak, wer, write_wav
 
 ROOT = Path(__file__).resolve().parents[1]
-BASELINE = (
-    "vLLM 0.32 /v1/audio/transcriptions (python -m vllm.entrypoints.openai.api_server), "
-    "with the same engine tuning (VLLM_CPU_NUM_OF_RESERVED_CPU)"
-)
+BASELINES = {
+    "vllm": "vLLM 0.32 /v1/audio/transcriptions (python -m vllm.entrypoints.openai.api_server), "
+    "with our engine tuning (the model on every core)",
+    "vllm-shipped": "the same server as shipped (vLLM's own CPU core reservation)",
+}
 
 
 @dataclass
@@ -119,15 +121,25 @@ def ours(model_dir: Path, eager: bool, dtype: str, log: Path) -> Server:
     return start("speech-gateway", [sys.executable, "-m", "app"], env, port, "/ready", log)
 
 
-def vllm_server(model_dir: Path, eager: bool, dtype: str, log: Path) -> Server:
+def _vllm(name: str, model_dir: Path, eager: bool, dtype: str, log: Path, env: dict[str, str]) -> Server:
     port = free_port()
     command = [
         sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
         "--served-model-name", "bench", "--port", str(port), "--host", "127.0.0.1", "--dtype", dtype,
         "--gpu-memory-utilization", "0.35", "--disable-log-stats",
     ] + (["--enforce-eager"] if eager else [])  # fmt: skip
-    # The same engine tuning as ours (every core for the model), so the comparison is of the servers.
-    return start("vLLM", command, {**os.environ, **engine_environment(load_settings())}, port, "/health", log)
+    return start(name, command, env, port, "/health", log)
+
+
+def vllm_tuned(model_dir: Path, eager: bool, dtype: str, log: Path) -> Server:
+    """vLLM's server with the same engine tuning as ours (the model on every core)."""
+    return _vllm("vLLM tuned", model_dir, eager, dtype, log, {**os.environ, **engine_environment(load_settings())})
+
+
+def vllm_shipped(model_dir: Path, eager: bool, dtype: str, log: Path) -> Server:
+    """vLLM's server as it ships: its own core reservation."""
+    tuned = engine_environment(load_settings())
+    return _vllm("vLLM shipped", model_dir, eager, dtype, log, {k: v for k, v in os.environ.items() if k not in tuned})
 
 
 def transcribe(url: str, path: Path) -> str:
@@ -176,7 +188,7 @@ def measure(server: Server, loads: list[Workload], reps: int) -> dict[str, Resul
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--only", choices=["ours", "vllm"])
+    parser.add_argument("--only", choices=["ours", "vllm", "vllm-shipped"])
     parser.add_argument("--compiled", action="store_true", help="let both servers compile (slower start)")
     args = parser.parse_args()
 
@@ -188,9 +200,14 @@ def main() -> None:
         # What `auto` resolves to on this machine (bfloat16 only where the CPU computes it natively).
         dtype = resolve_dtype("auto")
         print(f"model {model_dir.name}, {'compiled' if args.compiled else 'eager'}, {dtype}, {os.cpu_count()} CPUs")
-        print(f"baseline: {BASELINE}")
+        for key, baseline in BASELINES.items():
+            print(f"baseline {key}: {baseline}")
         results: dict[str, dict[str, Result]] = {}
-        starters: dict[str, Callable[[Path, bool, str, Path], Server]] = {"ours": ours, "vllm": vllm_server}
+        starters: dict[str, Callable[[Path, bool, str, Path], Server]] = {
+            "ours": ours,
+            "vllm": vllm_tuned,
+            "vllm-shipped": vllm_shipped,
+        }
         for key, starter in starters.items():
             if args.only and args.only != key:
                 continue
@@ -199,10 +216,12 @@ def main() -> None:
                 results[key] = measure(server, loads, args.reps)
             finally:
                 server.stop()
-        if len(results) == 2:
-            print("\nratio ours / vLLM (RTFx: higher is faster; WER: lower is better)")
+        for key in BASELINES:
+            if "ours" not in results or key not in results:
+                continue
+            print(f"\nratio ours / {key} (RTFx: higher is faster; WER: lower is better)")
             for load in loads:
-                a, b = results["ours"][load.name], results["vllm"][load.name]
+                a, b = results["ours"][load.name], results[key][load.name]
                 print(f"  {load.name:32s} speed x{a.rtfx / b.rtfx:5.2f}   WER {a.wer:.3f} vs {b.wer:.3f}")
 
 
