@@ -9,13 +9,13 @@ be taken back, usage, and the limits of what such a model can do for the API.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from contextlib import aclosing
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
+from models.checkpoint import feature_extractor_config, read_json
 from models.interface import (
     DecodeOptions,
     Emit,
@@ -49,26 +49,13 @@ def _read_template(model_dir: Path, tokenizer: Any) -> str:
     if jinja.is_file():
         return jinja.read_text(encoding="utf-8")
     for name in ("chat_template.json", "processor_config.json"):
-        path = model_dir / name
-        if path.is_file():
-            template = json.loads(path.read_text(encoding="utf-8")).get("chat_template")
-            if isinstance(template, str):
-                return template
+        template = read_json(model_dir / name).get("chat_template")
+        if isinstance(template, str):
+            return template
     template = getattr(tokenizer, "chat_template", None)
     if isinstance(template, str):
         return template
     raise ValueError(f"{model_dir.name} has no chat template; the family needs one to build its prompts")
-
-
-def _sample_rate(model_dir: Path) -> int:
-    for name in ("preprocessor_config.json", "processor_config.json"):
-        path = model_dir / name
-        if path.is_file():
-            data = json.loads(path.read_text(encoding="utf-8"))
-            extractor = data.get("feature_extractor", data)
-            if "sampling_rate" in extractor:
-                return int(extractor["sampling_rate"])
-    return 16_000
 
 
 class AudioChatFamily:
@@ -99,13 +86,9 @@ class AudioChatFamily:
         from transformers import AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-        generation = model_dir / "generation_config.json"
-        penalty = (
-            json.loads(generation.read_text(encoding="utf-8")).get("repetition_penalty")
-            if generation.is_file()
-            else None
-        )
-        return cls(tokenizer, _read_template(model_dir, tokenizer), _sample_rate(model_dir), float(penalty or 1.0))
+        sample_rate = int(feature_extractor_config(model_dir).get("sampling_rate", 16_000))
+        penalty = float(read_json(model_dir / "generation_config.json").get("repetition_penalty") or 1.0)
+        return cls(tokenizer, _read_template(model_dir, tokenizer), sample_rate, penalty)
 
     # -- what the family says about itself -------------------------------------------------
     def conversation(self, options: DecodeOptions) -> list[dict[str, Any]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -12,6 +11,7 @@ from typing import Any, ClassVar
 import numpy as np
 from tokenizers import Tokenizer
 
+from models.checkpoint import feature_extractor_config, read_json
 from models.interface import (
     DecodeOptions,
     Emit,
@@ -64,10 +64,6 @@ def _joined_prompt(options: DecodeOptions) -> str | None:
     return ", ".join(options.keywords) + (f". {options.prompt}" if options.prompt else "")
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-
-
 class WhisperModel:
     """Whisper served through the gateway: the SupportsTranscription-style contract."""
 
@@ -101,12 +97,10 @@ class WhisperModel:
     def from_pretrained(cls, model_dir: Path) -> WhisperModel:
         model = cls(
             load_tokenizer(model_dir),
-            _read_json(model_dir / "config.json"),
-            _read_json(model_dir / "generation_config.json"),
+            read_json(model_dir / "config.json"),
+            read_json(model_dir / "generation_config.json"),
         )
-        extractor = _read_json(model_dir / "preprocessor_config.json") or _read_json(
-            model_dir / "processor_config.json"
-        ).get("feature_extractor", {})
+        extractor = feature_extractor_config(model_dir)
         model.sample_rate = int(extractor.get("sampling_rate", 16_000))
         model.chunk_length_s = float(extractor.get("chunk_length", 30))
         return model
