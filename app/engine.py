@@ -118,7 +118,8 @@ def sampling_params(request: GenerationRequest, stream: bool = False) -> Samplin
     )
 
 
-def _result(output: Any, request: GenerationRequest) -> GenerationResult:
+def _result(output: Any, request: GenerationRequest, with_prompt: bool = True) -> GenerationResult:
+    """The plain result; `with_prompt` False skips the prompt's ids and rows (a stream's partial results)."""
     completion = output.outputs[0]
     token_ids = list(completion.token_ids)
     steps: Sequence[dict[int, Any]] = completion.logprobs or []
@@ -129,7 +130,7 @@ def _result(output: Any, request: GenerationRequest) -> GenerationResult:
     )
     prompt_rows = [
         None if row is None else {t: float(lp.logprob) for t, lp in row.items()}
-        for row in (output.prompt_logprobs or [])
+        for row in ((output.prompt_logprobs or []) if with_prompt else [])
     ]
     return GenerationResult(
         token_ids=token_ids,
@@ -138,8 +139,7 @@ def _result(output: Any, request: GenerationRequest) -> GenerationResult:
         step_logprobs=step_logprobs,
         prompt_logprobs=prompt_rows,
         finish_reason=completion.finish_reason,
-        prompt_tokens=len(output.prompt_token_ids or []),
-        prompt_token_ids=list(output.prompt_token_ids or []),
+        prompt_token_ids=list(output.prompt_token_ids or []) if with_prompt else [],
     )
 
 
@@ -181,7 +181,8 @@ class VllmEngine:
                 cast(Any, dict(request.prompt)), sampling_params(request, stream=True), request_id
             ):
                 finished = bool(output.finished)
-                yield _result(output, request)
+                # The prompt is the same at every step: copy it once, with the last result.
+                yield _result(output, request, with_prompt=finished)
         finally:
             if not finished:
                 await asyncio.shield(self._llm.abort(request_id))

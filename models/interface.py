@@ -99,9 +99,12 @@ class GenerationResult:
     # Top logprobs per prompt position (None for the first), when asked.
     prompt_logprobs: list[dict[int, float] | None] = field(default_factory=list)
     finish_reason: str | None = None
-    prompt_tokens: int = 0
-    # The prompt as the engine ran it, multimodal placeholders expanded.
+    # The prompt as the engine ran it, multimodal placeholders expanded (in a stream: on the last result).
     prompt_token_ids: list[int] = field(default_factory=list)
+
+    @property
+    def prompt_tokens(self) -> int:
+        return len(self.prompt_token_ids)
 
 
 @dataclass(frozen=True)

@@ -148,7 +148,8 @@ def test_stream_sends_tokens_as_they_come(family_server: FamilyServer, short_wav
     family, _, _, server = family_server
     client = client_of(server)
     with short_wav.open("rb") as f:
-        whole = client.audio.transcriptions.create(model=family, file=f).text
+        answer = client.audio.transcriptions.create(model=family, file=f)
+    whole = answer.text
     with short_wav.open("rb") as f:
         events = list(client.audio.transcriptions.create(model=family, file=f, stream=True))
     deltas = [e.delta for e in events if e.type == "transcript.text.delta"]
@@ -158,6 +159,8 @@ def test_stream_sends_tokens_as_they_come(family_server: FamilyServer, short_wav
     # Token by token, not a piece at a time.
     assert len(deltas) >= min(5, len(whole.split()))
     assert done.usage is not None and done.usage.type == "tokens"
+    # A stream bills what the same request without a stream bills.
+    assert answer.usage is not None and done.usage.model_dump() == answer.usage.model_dump()
 
 
 def test_long_audio_is_read_in_pieces_with_their_real_times(family_server: FamilyServer, long_wav: Path) -> None:
