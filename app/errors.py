@@ -63,6 +63,16 @@ def timed_out(seconds: float) -> APIError:
     )
 
 
+def refused(error: ModelInputError) -> APIError:
+    """What the family cannot do, as a 400 naming the field to change."""
+    return bad_request(str(error), error.param, error.code)
+
+
+def internal_error() -> APIError:
+    """A server fault, told without internals."""
+    return APIError(500, "the server failed to process the request", type="server_error", code="internal_error")
+
+
 def too_large(limit_bytes: int) -> APIError:
     return APIError(
         413,
@@ -108,7 +118,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_model_input(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ModelInputError)
-        return error_response(bad_request(str(exc), exc.param, exc.code))
+        return error_response(refused(exc))
 
     async def on_http(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
@@ -124,9 +134,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(
-            APIError(500, "the server failed to process the request", type="server_error", code="internal_error")
-        )
+        return error_response(internal_error())
 
     app.add_exception_handler(APIError, on_api_error)
     app.add_exception_handler(ModelInputError, on_model_input)

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Any
 
-from app.errors import APIError, timed_out
+from app.errors import APIError, internal_error, refused, timed_out
 from app.formats import logprob_list, logprobs_of, usage
 from app.metrics import Metrics
 from app.pipeline import PieceDone, Plan, Transcriber
@@ -73,10 +73,9 @@ async def transcript_events(
     except APIError as error:
         yield sse(error.body())
     except ModelInputError as error:
-        yield sse(APIError(400, str(error), param=error.param, code=error.code).body())
+        yield sse(refused(error).body())
     except Exception:
         log.exception("stream %s failed", request_id)
-        failure = APIError(500, "the server failed to process the request", type="server_error", code="internal_error")
-        yield sse(failure.body())
+        yield sse(internal_error().body())
     finally:
         await events.aclose()
