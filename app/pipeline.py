@@ -189,6 +189,6 @@ class Transcriber:
             plan.options.language,
             plan.audio.duration,
             readings,
-            dict(self.model.supported_languages),
+            self.model.supported_languages,
             self.model.usage_kind,
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from models.interface import Reading, Segment, Task, UsageKind
@@ -31,7 +31,7 @@ def assemble(
     language: str | None,
     duration: float,
     readings: Sequence[Reading],
-    languages: dict[str, str],
+    languages: Mapping[str, str],
     usage_kind: UsageKind,
 ) -> Transcript:
     """The transcript of a request from its pieces' readings, in order."""

@@ -261,7 +261,8 @@ class AudioChatFamily:
         return out
 
     def reading(self, result: GenerationResult, piece: Piece, options: DecodeOptions) -> Reading:
-        text = self.clean(self.decode(result.token_ids))
+        answer = self.decode(result.token_ids)
+        text = self.clean(answer)
         logprobs = list(result.token_logprobs)
         avg = sum(logprobs) / len(logprobs) if logprobs else 0.0
         segment = Segment(
@@ -280,7 +281,7 @@ class AudioChatFamily:
             input_tokens=result.prompt_tokens,
             audio_tokens=sum(1 for t in result.prompt_token_ids if t == self.audio_token_id),
             output_tokens=len(result.token_ids),
-            language=self.answer_language(self.decode(result.token_ids)),
+            language=self.answer_language(answer),
         )
 
 
