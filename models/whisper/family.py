@@ -130,10 +130,6 @@ class WhisperModel:
             allow_audio_chunking=True,
         )
 
-    def get_num_audio_tokens(self, audio_duration_s: float) -> int | None:
-        # The encoder always sees a padded 30 s window of 1500 positions.
-        return 1500 * max(1, math.ceil(audio_duration_s / self.chunk_length_s))
-
     # -- validation ---------------------------------------------------------------------------
     def validate_language(self, language: str | None) -> str | None:
         if language is None or not language.strip():
