@@ -45,6 +45,10 @@ class SpeechToTextConfig:
     # Samples in the RMS window used to find the quietest point; None disables energy search.
     min_energy_split_window_size: int | None = 1600
     allow_audio_chunking: bool = True
+    # Read only the speech a voice-activity detector finds, packed into full pieces, unless the
+    # request's `chunking_strategy` says otherwise. Off where a model is held to a reference
+    # that hears the whole recording.
+    pack_speech: bool = False
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from models.interface import (
     UsageKind,
 )
 from models.languages import LANGUAGES, normalise_language, shown
+from models.whisper.loops import looped
 from models.whisper.reading import (
     NO_SPEECH_THRESHOLD,
     LanguageGuess,
@@ -41,13 +42,13 @@ from models.whisper.vocab import WhisperVocab, compression_ratio, load_tokenizer
 
 SECONDS_PER_TIMESTAMP = 0.02
 MAX_INITIAL_TIMESTAMP_S = 1.0
-# Quality gates of OpenAI's `transcribe()`.
-COMPRESSION_RATIO_THRESHOLD = 2.4
+# OpenAI's `transcribe()` retries a window below this average log-probability. (Its other gate,
+# a whole-window compression ratio, misfires on speech that truly repeats: see `loops.py`.)
 LOGPROB_THRESHOLD = -1.0
 FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 # Above this temperature the prompt is dropped: a prompt can itself pull the model into a loop.
 PROMPT_RESET_TEMPERATURE = 0.5
-# Ranks a repetitive reading below every other when all temperatures fail.
+# Ranks a looping reading below every other when all temperatures fail.
 REPETITION_PENALTY = 10.0
 # Top-k prompt logprobs requested to read P(no speech) at the start-of-transcript position.
 NO_SPEECH_TOP_K = 20
@@ -128,6 +129,9 @@ class WhisperModel:
             overlap_chunk_second=5.0,
             min_energy_split_window_size=1600,
             allow_audio_chunking=True,
+            # Silence and line noise decode into invented text and early timestamps (the first
+            # timestamp must fall within a second of a window's start): read speech only.
+            pack_speech=True,
         )
 
     # -- validation ---------------------------------------------------------------------------
@@ -300,7 +304,6 @@ class WhisperModel:
         silent = no_speech_prob > NO_SPEECH_THRESHOLD and avg_logprob < LOGPROB_THRESHOLD
         if silent or not text.strip():
             return WindowOutcome(segments=[], consumed_s=window_s, no_speech=True, output_tokens=len(tokens))
-        retry = ratio > COMPRESSION_RATIO_THRESHOLD or avg_logprob < LOGPROB_THRESHOLD
 
         def segment(start_tok: int, end_tok: int, seg_tokens: list[int], seg_logprobs: list[float]) -> Segment:
             start = offset_s + (start_tok - ts) * SECONDS_PER_TIMESTAMP
@@ -326,6 +329,7 @@ class WhisperModel:
         single_ending = len(tokens) >= 2 and is_ts[-1] and not is_ts[-2]
         finished = result.finish_reason != "length"
         segments: list[Segment] = []
+        unfinished: list[Segment] = []
         if cuts:
             bounds = [*cuts, len(tokens)] if single_ending else cuts
             last = 0
@@ -345,6 +349,9 @@ class WhisperModel:
             else:
                 # Resume at the end of the last complete segment.
                 consumed = (tokens[last - 1] - ts) * SECONDS_PER_TIMESTAMP
+                if any(t < ts for t in tail):
+                    # Dropped, to be read again, but a loop there still condemns this reading.
+                    unfinished = [segment(tail[0], window_end, tail, logprobs[last:])]
         else:
             stamps = [t for t in tokens if t >= ts]
             closed = len(stamps) > 1
@@ -353,10 +360,11 @@ class WhisperModel:
             segments.append(segment(start_tok, end_tok, tokens, logprobs))
             # One closed segment: complete up to its end. No timestamps: the whole window, as OpenAI.
             consumed = (end_tok - ts) * SECONDS_PER_TIMESTAMP if closed else window_s
+        loop = looped(segments + unfinished)
         return WindowOutcome(
             segments=segments,
             consumed_s=min(consumed, window_s),
-            retry=retry,
+            retry=loop or avg_logprob < LOGPROB_THRESHOLD,
             output_tokens=len(tokens),
-            score=avg_logprob - (REPETITION_PENALTY if ratio > COMPRESSION_RATIO_THRESHOLD else 0.0),
+            score=avg_logprob - (REPETITION_PENALTY if loop else 0.0),
         )

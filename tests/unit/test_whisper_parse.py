@@ -101,3 +101,38 @@ def test_language_detection_normalises_over_candidates(whisper_base: WhisperMode
     assert guess.no_speech_prob == pytest.approx(0.05)
     only = m.parse_language_detection(GenerationResult(token_ids=[], text="", step_logprobs=[step]), ["en", "fr"])
     assert only.language == "en"
+
+
+def _segments(m: WhisperModel, spans: list[tuple[float, float, str]]) -> list[int]:
+    out: list[int] = []
+    for start, end, text in spans:
+        out += [stamp(m, start), *words(m, text), stamp(m, end)]
+    return [*out, m.vocab.eot]
+
+
+def test_speech_that_truly_repeats_is_read_once(whisper_base: WhisperModel) -> None:
+    # A drill: the same sentence four times, each taking the time it needs. The whole window
+    # compresses like a loop (ratio > 2.4), but time advances with the words.
+    m = whisper_base
+    sentence = " Please close the window before you leave the room."
+    spans = [(i * 3.5, i * 3.5 + 3.0, sentence) for i in range(6)]
+    out = m.parse_window(result(m, _segments(m, spans)), 30.0, 0.0, 0.0)
+    assert len(out.segments) == 6 and not out.retry
+    counting = " one, two, three, four, five, six, seven, eight, nine, ten."
+    out = m.parse_window(result(m, _segments(m, [(0.0, 5.0, counting), (6.0, 11.0, counting)])), 30.0, 0.0, 0.0)
+    assert not out.retry
+
+
+def test_a_loop_shows_in_the_timestamps(whisper_base: WhisperModel) -> None:
+    m = whisper_base
+    sentence = " Please close the window before you leave the room."
+    # The same segment again and again, in less time than its words need.
+    stalled = [(10.0 + i * 0.2, 10.2 + i * 0.2, sentence) for i in range(5)]
+    assert m.parse_window(result(m, _segments(m, stalled)), 30.0, 0.0, 0.0).retry
+    # More text than the seconds can hold.
+    crammed = [(1.0, 2.0, sentence * 4)]
+    assert m.parse_window(result(m, _segments(m, crammed)), 30.0, 0.0, 0.0).retry
+    # A loop in the unfinished tail condemns the reading too, though the tail is dropped.
+    tail = [stamp(m, 0.0), *words(m, " Hello."), stamp(m, 1.0), stamp(m, 29.0), *words(m, " and so on" * 40)]
+    out = m.parse_window(result(m, tail, finish_reason="length"), 30.0, 0.0, 0.0)
+    assert [s.text for s in out.segments] == [" Hello."] and out.retry
