@@ -14,8 +14,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
-from app.audio import Audio, check_length, decode, resample, split_windows
+from app.audio import Audio, check_length, decode, resample
+from app.packing import Timeline, cut, place
 from app.transcript import Transcript, assemble
+from app.vad import SileroVad, SpeechDetector, VadParams
 from models.interface import (
     DecodeOptions,
     EngineCalls,
@@ -59,6 +61,8 @@ class Plan:
     pieces: list[Piece]
     options: DecodeOptions
     stt: SpeechToTextConfig
+    # Per piece: where its times fall in the audio (packed pieces skip what is not speech).
+    timelines: list[Timeline]
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,12 @@ class Transcriber:
     """Runs requests of one model on one engine."""
 
     def __init__(
-        self, model: TranscriptionModel, engine: Engine, decode_workers: int = 2, windows_in_flight: int = 32
+        self,
+        model: TranscriptionModel,
+        engine: Engine,
+        decode_workers: int = 2,
+        windows_in_flight: int = 32,
+        vad: SpeechDetector | None = None,
     ) -> None:
         self.model = model
         self.engine = engine
@@ -92,6 +101,7 @@ class Transcriber:
         # early (streams) and that one long recording cannot hold up every request behind it.
         self.windows_in_flight = windows_in_flight
         self._executor = ThreadPoolExecutor(max_workers=decode_workers, thread_name_prefix="decode")
+        self.vad = vad or SileroVad()
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -114,27 +124,22 @@ class Transcriber:
         self.model.validate_options(options)
         return replace(options, language=self.model.validate_language(options.language))
 
-    async def plan(self, audio: Audio, options: DecodeOptions, request_id: str) -> Plan:
+    async def plan(
+        self, audio: Audio, options: DecodeOptions, request_id: str, chunking: VadParams | None = None
+    ) -> Plan:
+        """Cut the audio into pieces and let the family prepare (detect the language...).
+
+        `chunking` is the request's `chunking_strategy`; without one, the family's default holds.
+        """
         options = self.check(options)
         stt = self.model.get_speech_to_text_config(options.task)
-        bounds = (
-            split_windows(
-                audio.samples,
-                audio.sample_rate,
-                stt.max_audio_clip_s,
-                stt.overlap_chunk_second,
-                stt.min_energy_split_window_size,
-            )
-            if stt.allow_audio_chunking
-            else [(0, len(audio.samples))]
+        packing = chunking or (VadParams() if stt.pack_speech else None)
+        loop = asyncio.get_running_loop()
+        pieces, timelines = await loop.run_in_executor(
+            self._executor, cut, audio.samples, audio.sample_rate, stt, packing, self.vad
         )
-        rate = audio.sample_rate
-        n = len(audio.samples)
-        pieces = [
-            Piece(i, audio.samples[start:end], rate, start / rate, end == n) for i, (start, end) in enumerate(bounds)
-        ]
         options = await self.model.prepare(pieces, options, engine_calls(self.engine, f"{request_id}-prep", 0))
-        return Plan(audio, pieces, options, stt)
+        return Plan(audio, pieces, options, stt, timelines)
 
     # -- reading ------------------------------------------------------------------------------
     async def events(
@@ -156,7 +161,8 @@ class Transcriber:
             try:
                 async with slots:
                     calls = engine_calls(self.engine, request_id, piece.index)
-                    return await self.model.read(piece, plan.options, calls, queue.put_nowait if streaming else None)
+                    reading = await self.model.read(piece, plan.options, calls, queue.put_nowait if streaming else None)
+                    return place(reading, piece, plan.timelines[piece.index])
             finally:
                 queue.put_nowait(None)
 
@@ -178,8 +184,10 @@ class Transcriber:
                 with contextlib.suppress(Exception):
                     await asyncio.gather(*pending, return_exceptions=True)
 
-    async def transcribe(self, audio: Audio, options: DecodeOptions, request_id: str) -> Transcript:
-        plan = await self.plan(audio, options, request_id)
+    async def transcribe(
+        self, audio: Audio, options: DecodeOptions, request_id: str, chunking: VadParams | None = None
+    ) -> Transcript:
+        plan = await self.plan(audio, options, request_id, chunking)
         readings = [event.reading async for event in self.events(plan, request_id) if isinstance(event, PieceDone)]
         return self.transcript(plan, readings)
 

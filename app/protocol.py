@@ -9,8 +9,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from app.chunking import parse_chunking
 from app.errors import bad_request
 from app.upload import ParsedForm, UploadedFile
+from app.vad import VadParams
 from models.interface import Task
 
 ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
@@ -37,6 +39,8 @@ class TranscriptionParams:
     include_logprobs: bool = False
     languages: tuple[str, ...] = ()
     keywords: tuple[str, ...] = ()
+    # `chunking_strategy`: None leaves it to the model family's default.
+    chunking: VadParams | None = None
 
 
 def _scalar(form: ParsedForm, name: str) -> str | None:
@@ -147,6 +151,7 @@ def parse_params(form: ParsedForm, task: Task) -> TranscriptionParams:
         include_logprobs="logprobs" in includes,
         languages=tuple(_list(form, "languages")) if task == "transcribe" else (),
         keywords=tuple(keywords),
+        chunking=parse_chunking(form),
     )
 
 

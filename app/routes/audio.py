@@ -43,6 +43,11 @@ _FORM_DOC: dict[str, Any] = {
                         "timestamp_granularities[]": {"type": "array", "items": {"type": "string"}},
                         "stream": {"type": "boolean"},
                         "include[]": {"type": "array", "items": {"type": "string"}},
+                        "chunking_strategy": {
+                            "description": "`auto`, or a `server_vad` object: type, threshold, prefix_padding_ms, "
+                            "silence_duration_ms (as `chunking_strategy[key]` fields or one JSON field)",
+                            "type": "string",
+                        },
                     },
                 }
             }
@@ -99,7 +104,7 @@ async def _handle(request: Request, gateway: Gateway, task: Task) -> Response:
             params, audio = await _read_request(request, runtime, task)
             transcriber = runtime.transcriber
             if params.stream:
-                plan = await transcriber.plan(audio, _options(params), request_id)
+                plan = await transcriber.plan(audio, _options(params), request_id, params.chunking)
                 events = transcript_events(
                     transcriber,
                     plan,
@@ -116,7 +121,7 @@ async def _handle(request: Request, gateway: Gateway, task: Task) -> Response:
                 )
             started = time.perf_counter()
             transcript = await until_disconnect(
-                request.receive, transcriber.transcribe(audio, _options(params), request_id)
+                request.receive, transcriber.transcribe(audio, _options(params), request_id, params.chunking)
             )
             gateway.metrics.observe_audio(task, transcript.duration, time.perf_counter() - started)
     except TimeoutError:

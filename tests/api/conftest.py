@@ -16,6 +16,7 @@ from openai import AsyncOpenAI
 from app.main import create_app
 from app.pipeline import Transcriber
 from app.state import Runtime
+from app.vad import LoudnessVad
 from config import Settings, load_settings
 from models.interface import GenerationRequest, GenerationResult
 from models.whisper import WhisperModel
@@ -103,7 +104,8 @@ async def _serve(
     engine = ScriptedEngine(model)
 
     async def runtime(s: Settings) -> Runtime:
-        return Runtime(s, model, engine, Transcriber(model, engine), served_name)
+        # The scripted engine answers any sound; what counts as speech is the e2e tier's business.
+        return Runtime(s, model, engine, Transcriber(model, engine, vad=LoudnessVad()), served_name)
 
     app = create_app(settings, runtime)
     async with app.router.lifespan_context(app):

@@ -236,3 +236,46 @@ async def test_unknown_candidate_language_names_languages(api: Served) -> None:
         data={"model": "whisper-1", "languages[]": ["fr", "elvish"]},
     )
     assert response.status_code == 400 and response.json()["error"]["param"] == "languages"
+
+
+def _tone_pause_tone(pause_s: float) -> bytes:
+    import io
+
+    import numpy as np
+    import soundfile as sf
+
+    tone, _ = sf.read(io.BytesIO(wav_bytes(2.0)), dtype="float32")
+    joined = np.concatenate([tone, np.zeros(int(pause_s * 16000), dtype=np.float32), tone])
+    buffer = io.BytesIO()
+    sf.write(buffer, joined, 16000, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "strategy", ["auto", {"type": "server_vad", "threshold": 0.4, "prefix_padding_ms": 200, "silence_duration_ms": 300}]
+)
+async def test_chunking_strategy_from_the_sdk_skips_the_pause(api: Served, strategy: object) -> None:
+    client, engine, _ = api
+    result = await client.audio.transcriptions.create(
+        model="whisper-1",
+        file=("a.wav", _tone_pause_tone(10.0)),
+        response_format="verbose_json",
+        chunking_strategy=strategy,  # type: ignore[arg-type]
+    )
+    # One piece: both sounds, without the 10 s between them; its times are the recording's.
+    windows = [r for r in engine.requests if r.max_tokens > 1]
+    audio, rate = windows[0].prompt["encoder_prompt"]["multi_modal_data"]["audio"]
+    assert len(windows) == 1 and len(audio) / rate < 5.5
+    assert result.segments is not None and result.segments[0].start == pytest.approx(0.0)
+    assert result.segments[0].end == pytest.approx(14.0, abs=0.4) and result.duration == pytest.approx(14.0)
+
+
+async def test_a_bad_chunking_strategy_is_a_400(api: Served) -> None:
+    client, _, _ = api
+    with pytest.raises(openai.BadRequestError) as caught:
+        await client.audio.transcriptions.create(
+            model="whisper-1",
+            file=("a.wav", wav_bytes(1.0)),
+            chunking_strategy={"type": "server_vad", "threshold": 3},  # type: ignore[typeddict-item]
+        )
+    assert caught.value.body["param"] == "chunking_strategy"  # type: ignore[index]

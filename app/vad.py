@@ -1,0 +1,143 @@
+"""Where speech is in a recording: silero-vad's speech probabilities, turned into regions.
+
+The model ships inside the silero-vad PyPI package and is loaded from there by path: importing
+the package would pin torch to one thread for the whole process. Its encoder runs over every
+32 ms frame at once and only its small LSTM steps frame by frame, about 0.2 % of the audio's
+duration on one core. Where the model cannot load, a loudness detector stands in.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import threading
+import warnings
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from models.signal import window_rms
+
+log = logging.getLogger("speech_gateway.vad")
+
+RATE = 16_000
+FRAME = 512  # 32 ms: the frame silero-vad is trained on at 16 kHz
+CONTEXT = 64  # samples of the previous frame each frame sees
+FRAME_S = FRAME / RATE
+# Speech ends once the probability stays under threshold - HYSTERESIS (silero's own rule).
+HYSTERESIS = 0.15
+MIN_SPEECH_S = 0.25
+# The loudness stand-in: frames this close to the loud frames count as speech.
+ENERGY_MARGIN_DB = 30.0
+
+
+@dataclass(frozen=True)
+class VadParams:
+    """OpenAI's `server_vad` knobs; the defaults are its own."""
+
+    threshold: float = 0.5
+    prefix_padding_s: float = 0.3
+    silence_duration_s: float = 0.5
+
+
+class SpeechDetector(Protocol):
+    def probabilities(self, samples: np.ndarray) -> np.ndarray:
+        """P(speech) of every 32 ms frame of 16 kHz `samples`."""
+        ...
+
+
+class LoudnessVad:
+    """Speech is whatever is loud: the stand-in where silero-vad cannot load."""
+
+    def probabilities(self, samples: np.ndarray) -> np.ndarray:
+        return energy_probabilities(samples)
+
+
+class SileroVad:
+    """silero-vad's TorchScript model, run frame-batched; thread-safe (no state between calls)."""
+
+    def __init__(self) -> None:
+        self._model: Any = None
+        self._failed = False
+        self._lock = threading.Lock()
+
+    def _load(self) -> Any:
+        with self._lock:
+            if self._model is None and not self._failed:
+                try:
+                    import torch
+
+                    path = importlib.metadata.distribution("silero-vad").locate_file("silero_vad/data/silero_vad.jit")
+                    with warnings.catch_warnings():  # TorchScript is deprecated; this model ships as one
+                        warnings.simplefilter("ignore", DeprecationWarning)
+                        self._model = torch.jit.load(str(path), map_location="cpu").eval()._model
+                except Exception as error:  # a missing or broken package: the stand-in serves
+                    log.warning("silero-vad unavailable (%s); detecting speech by loudness", type(error).__name__)
+                    self._failed = True
+            return self._model
+
+    def probabilities(self, samples: np.ndarray) -> np.ndarray:
+        """P(speech) of every 32 ms frame of 16 kHz `samples`."""
+        model = self._load()
+        if model is None:
+            return energy_probabilities(samples)
+        import torch
+
+        n = -(-len(samples) // FRAME)
+        padded = np.zeros(CONTEXT + n * FRAME, dtype=np.float32)
+        padded[CONTEXT : CONTEXT + len(samples)] = samples
+        index = np.arange(n)[:, None] * FRAME + np.arange(CONTEXT + FRAME)[None, :]
+        with torch.inference_mode():
+            features = model.encoder(model.stft(torch.from_numpy(padded[index]))).squeeze(-1)
+            rnn = model.decoder.rnn
+            h = c = torch.zeros(1, features.shape[1])
+            states = []
+            for row in features.split(1):
+                h, c = rnn(row, (h, c))
+                states.append(h)
+            out = model.decoder.decoder(torch.cat(states).unsqueeze(-1))
+        return out.squeeze(1).mean(dim=1).numpy().astype(np.float32)
+
+
+def energy_probabilities(samples: np.ndarray) -> np.ndarray:
+    """1 for 32 ms frames within `ENERGY_MARGIN_DB` of the recording's loud frames, else 0."""
+    n = -(-len(samples) // FRAME)
+    padded = np.zeros(n * FRAME, dtype=np.float32)
+    padded[: len(samples)] = samples
+    rms = window_rms(padded, FRAME, FRAME)
+    level = float(np.percentile(rms, 95)) if len(rms) else 0.0
+    threshold = max(level * 10 ** (-ENERGY_MARGIN_DB / 20), 10 ** (-60 / 20))
+    return (rms > threshold).astype(np.float32)
+
+
+def regions(probabilities: np.ndarray, params: VadParams, duration_s: float) -> list[tuple[float, float]]:
+    """Speech regions in seconds: padded by `prefix_padding_s`, joined across shorter silences."""
+    threshold = params.threshold
+    release = max(threshold - HYSTERESIS, 0.01)
+    silence_frames = max(1, round(params.silence_duration_s / FRAME_S))
+    found: list[tuple[int, int]] = []
+    start: int | None = None
+    last = 0
+    for i, p in enumerate(probabilities):
+        if start is None:
+            if p >= threshold:
+                start = last = i
+        elif p >= release:
+            last = i
+        elif i - last >= silence_frames:
+            found.append((start, last + 1))
+            start = None
+    if start is not None:
+        found.append((start, last + 1))
+    pad = params.prefix_padding_s
+    out: list[tuple[float, float]] = []
+    for a, b in found:
+        if (b - a) * FRAME_S < MIN_SPEECH_S:
+            continue
+        lo, hi = max(0.0, a * FRAME_S - pad), min(duration_s, b * FRAME_S + pad)
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
+    return out
