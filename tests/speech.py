@@ -97,9 +97,55 @@ def convert(source: Path, target: Path, *args: str) -> Path:
     return target
 
 
+_ONES = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+]
+_TENS = ["_", "_", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+
+
+def spell(number: int) -> str:
+    """An integer below a million in words: 125 -> "one hundred twenty five"."""
+    if number < 20:
+        return _ONES[number]
+    if number < 100:
+        tens, ones = divmod(number, 10)
+        return _TENS[tens] + (f" {_ONES[ones]}" if ones else "")
+    if number < 1000:
+        hundreds, rest = divmod(number, 100)
+        return f"{_ONES[hundreds]} hundred" + (f" {spell(rest)}" if rest else "")
+    thousands, rest = divmod(number, 1000)
+    return f"{spell(thousands)} thousand" + (f" {spell(rest)}" if rest else "")
+
+
 def normalise(text: str) -> str:
-    """Lowercase words without punctuation, for word error rates."""
+    """Lowercase words without punctuation, numbers spelled out, for word error rates.
+
+    Digits become words ("7:30" -> "seven thirty", "1, 2, 3" -> "one two three"), so a model
+    writing numerals is not charged for it; digits run together ("12345") stay one number,
+    as wrong as they are. Numbers of a million or more are left as digits.
+    """
     text = text.lower().replace("-", " ")
+    text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)  # 1,000 -> 1000
+    text = re.sub(r"\d+", lambda m: f" {spell(int(m[0]))} " if int(m[0]) < 1_000_000 else m[0], text)
     return " ".join(re.sub(r"[^\w\s']", " ", text).split())
 
 
