@@ -37,7 +37,13 @@ async def build_runtime(settings: Settings) -> Runtime:
         settings=settings,
         model=model,
         engine=engine,
-        transcriber=Transcriber(model, engine, settings.decode_workers, settings.windows_per_request),
+        transcriber=Transcriber(
+            model,
+            engine,
+            settings.decode_workers,
+            settings.windows_per_request,
+            window_sharing_wait_s=settings.window_sharing_wait_ms / 1000,
+        ),
         served_name=settings.served_model_name or source.default_name,
     )
 
@@ -59,6 +65,8 @@ def create_app(settings: Settings, runtime_factory: RuntimeFactory = build_runti
             waiting=lambda: gateway.admission.waiting,
             engine=runtime.engine.pending,
         )
+        if runtime.transcriber.carpool is not None:
+            runtime.transcriber.carpool.on_trip = gateway.metrics.observe_sharing
         log.info("serving %s (aliases: %s)", runtime.served_name, ", ".join(runtime.aliases) or "none")
         try:
             yield

@@ -46,6 +46,21 @@ class Metrics:
             "speech_gateway_engine_requests", "Engine requests not yet finished (the engine's queue)", registry=r
         )
 
+        self.shared_windows = Counter(
+            "speech_gateway_shared_windows", "Engine windows shared by clips of several requests", registry=r
+        )
+        self.shared_pieces = Counter(
+            "speech_gateway_shared_pieces",
+            "Clips that rode in a shared window, by outcome (kept its segments, or read again alone)",
+            ["outcome"],
+            registry=r,
+        )
+
+    def observe_sharing(self, riders: int, read_alone: int) -> None:
+        self.shared_windows.inc()
+        self.shared_pieces.labels("kept").inc(riders - read_alone)
+        self.shared_pieces.labels("read_alone").inc(read_alone)
+
     def observe_audio(self, task: str, audio_s: float, processing_s: float) -> None:
         self.audio_seconds.labels(task).inc(audio_s)
         if audio_s > 0:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 from app.audio import Audio, check_length, decode, resample
+from app.carpool import Carpool
 from app.packing import Timeline, cut, place
 from app.transcript import Transcript, assemble
 from app.vad import SileroVad, SpeechDetector, VadParams
@@ -33,6 +34,8 @@ from models.interface import (
 
 # Pieces a stream starts with before its first piece is done.
 STREAM_HEAD_START = 2
+# Pieces this short may share an engine window with other requests' (see `carpool.py`).
+MAX_SHARED_PIECE_S = 10.0
 
 
 class Engine(Protocol):
@@ -94,6 +97,7 @@ class Transcriber:
         decode_workers: int = 2,
         windows_in_flight: int = 32,
         vad: SpeechDetector | None = None,
+        window_sharing_wait_s: float = 0.0,
     ) -> None:
         self.model = model
         self.engine = engine
@@ -102,9 +106,22 @@ class Transcriber:
         self.windows_in_flight = windows_in_flight
         self._executor = ThreadPoolExecutor(max_workers=decode_workers, thread_name_prefix="decode")
         self.vad = vad or SileroVad()
+        window_s = model.get_speech_to_text_config("transcribe").max_audio_clip_s
+        self.carpool = (
+            Carpool(self._read_alone, window_s, MAX_SHARED_PIECE_S, window_sharing_wait_s, lambda: engine.pending() > 0)
+            if window_sharing_wait_s > 0 and window_s
+            else None
+        )
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _read_alone(self, piece: Piece, options: DecodeOptions, request_id: str) -> Reading:
+        return await self.model.read(piece, options, engine_calls(self.engine, request_id, piece.index))
+
+    def _shares(self, plan: Plan, piece: Piece, streaming: bool) -> bool:
+        # A stream's deltas are its own; a shared window's text is split only once it is read.
+        return self.carpool is not None and plan.stt.shares_windows and not streaming and self.carpool.takes(piece)
 
     # -- audio --------------------------------------------------------------------------------
     def _load(self, path: Path, task: Task, max_seconds: float) -> Audio:
@@ -160,8 +177,13 @@ class Transcriber:
             queue = queues[piece.index]
             try:
                 async with slots:
-                    calls = engine_calls(self.engine, request_id, piece.index)
-                    reading = await self.model.read(piece, plan.options, calls, queue.put_nowait if streaming else None)
+                    if self._shares(plan, piece, streaming):
+                        assert self.carpool is not None
+                        reading = await self.carpool.read(piece, plan.options)
+                    else:
+                        calls = engine_calls(self.engine, request_id, piece.index)
+                        emit = queue.put_nowait if streaming else None
+                        reading = await self.model.read(piece, plan.options, calls, emit)
                     return place(reading, piece, plan.timelines[piece.index])
             finally:
                 queue.put_nowait(None)

@@ -90,6 +90,13 @@ class Settings(BaseSettings):
     windows_per_request: int = Field(
         32, ge=1, description="Windows of one request decoded at once (the rest wait their turn)."
     )
+    window_sharing_wait_ms: float = Field(
+        100,
+        ge=0,
+        le=5000,
+        description="How long a short clip waits for clips of other requests to share one model window "
+        "with, where the model family can split a window back by its timestamps (0: never shared).",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -49,6 +49,9 @@ class SpeechToTextConfig:
     # request's `chunking_strategy` says otherwise. Off where a model is held to a reference
     # that hears the whole recording.
     pack_speech: bool = False
+    # Short pieces of concurrent requests may share one engine window, split back by the
+    # segments' timestamps (so only for families whose segments carry real times).
+    shares_windows: bool = False
 
 
 @dataclass(frozen=True)

@@ -132,6 +132,8 @@ class WhisperModel:
             # Silence and line noise decode into invented text and early timestamps (the first
             # timestamp must fall within a second of a window's start): read speech only.
             pack_speech=True,
+            # Its timestamps say which clip a segment belongs to.
+            shares_windows=True,
         )
 
     # -- validation ---------------------------------------------------------------------------
