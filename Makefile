@@ -71,7 +71,18 @@ lint: install-dev
 	$(PY) -m mypy
 
 bench: install-dev
-	$(PY) -m bench.run
+	@# Real recorded English for the benchmark: Asterisk's prompts and their transcripts (Debian).
+	@if ! dpkg -s asterisk-core-sounds-en-wav >/dev/null 2>&1; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing asterisk-core-sounds-en-wav with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq asterisk-core-sounds-en-wav >/dev/null; \
+	  elif command -v apt-get >/dev/null && command -v sudo >/dev/null; then \
+	    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq asterisk-core-sounds-en-wav >/dev/null; \
+	  else \
+	    echo "please install asterisk-core-sounds-en-wav (the real-speech workloads are skipped without it)" >&2; \
+	  fi; \
+	fi
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

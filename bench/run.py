@@ -1,228 +1,170 @@
-"""`make bench`: speech-gateway against vLLM's own OpenAI server, same model, same machine, same run.
+"""`make bench`: speech-gateway against vLLM's own OpenAI server and faster-whisper, same model, same run.
 
 Each server is started in turn on a loopback port with the same converted checkpoint, the dtype
-`auto` resolves to and the same eager mode, warmed up, then given the same workloads. vLLM's
-server runs twice: with our engine tuning and as shipped. Printed: audio seconds per wall second
-(RTFx), word error rate against the spoken text, and the ratio ours / each baseline.
+`auto` resolves to and the same engine mode, warmed up, then given the same workloads. vLLM's
+server runs twice: with our engine tuning and as shipped. faster-whisper's batched pipeline
+(what the speaches server runs) reads the CTranslate2 weights the checkpoint is converted from,
+in float32 and in int8. Printed per workload and system: RTFx (audio seconds per median wall
+second), word error rate pooled over the files, inserted words, request latency, segment-onset
+error; then ours / each baseline, and the same tables in markdown.
 
-    python -m bench.run [--reps 3] [--only ours|vllm|vllm-shipped] [--compiled]
+    python -m bench.run [--reps 2] [--only ours vllm ...] [--workloads real pauses ...] [--compiled]
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
-import os
-import signal
-import socket
-import statistics
-import subprocess
-import sys
+import dataclasses
+import json
 import tempfile
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import numpy as np
 
-from app.engine import resolve_dtype
-from config import engine_environment, load_settings
-from models.source import resolve
-from tests.speech import SENTENCES, compose, speak, wer, write_wav
+from bench import fw, report
+from bench.client import run_http, warm_up
+from bench.outcome import Outcome, Scores, failed, score
+from bench.servers import STARTERS, ServerConfig, StartFailure
+from bench.workloads import KEYS, Workload, build
 
-ROOT = Path(__file__).resolve().parents[1]
-BASELINES = {
-    "vllm": "vLLM 0.32 /v1/audio/transcriptions (python -m vllm.entrypoints.openai.api_server), "
-    "with our engine tuning (the model on every core)",
-    "vllm-shipped": "the same server as shipped (vLLM's own CPU core reservation)",
-}
+SYSTEMS = ["ours", "vllm", "vllm-shipped", "fw-float32", "fw-int8"]
 
 
-@dataclass
-class Workload:
-    name: str
-    files: list[Path]
-    references: list[str]
-    concurrent: bool
-
-    @property
-    def audio_s(self) -> float:
-        import soundfile as sf
-
-        return sum(sf.info(str(f)).duration for f in self.files)
+def _words(values: list[str]) -> list[str]:
+    return [v for value in values for v in value.split(",") if v]
 
 
-def workloads(directory: Path) -> list[Workload]:
-    sixty = list(itertools.islice(itertools.cycle(SENTENCES), 17))
-    long = list(itertools.islice(itertools.cycle(SENTENCES), 100))
-    short = SENTENCES[:21]
-    one_sixty = write_wav(directory / "sixty.wav", compose(sixty, 0.5))
-    clips = [write_wav(directory / f"short-{i}.wav", speak(s)) for i, s in enumerate(short)]
-    recording = write_wav(directory / "long.wav", compose(long, 0.7))
-    return [
-        Workload("1 min clip, one request", [one_sixty], [" ".join(sixty)], False),
-        Workload("21 short clips at once", clips, short, True),
-        Workload("6 min recording, one request", [recording], [" ".join(long)], False),
-    ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Server:
-    name: str
-    process: subprocess.Popen[bytes]
-    url: str
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-
-
-def start(name: str, command: list[str], env: dict[str, str], port: int, ready_path: str, log: Path) -> Server:
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 900
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            sys.exit(f"{name} exited while starting; see {log}")
-        try:
-            if httpx.get(url + ready_path, timeout=2).status_code == 200:
-                return Server(name, process, url)
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
-    process.kill()
-    sys.exit(f"{name} did not start within 900 s; see {log}")
-
-
-def ours(model_dir: Path, eager: bool, dtype: str, log: Path) -> Server:
-    port = free_port()
-    env = {
-        **os.environ,
-        "SPEECH_GATEWAY_MODEL": str(model_dir),
-        "SPEECH_GATEWAY_SERVED_MODEL_NAME": "bench",
-        "SPEECH_GATEWAY_PORT": str(port),
-        "SPEECH_GATEWAY_ENFORCE_EAGER": "1" if eager else "0",
-        "SPEECH_GATEWAY_DTYPE": dtype,
-        "SPEECH_GATEWAY_GPU_MEMORY_UTILIZATION": "0.35",
-        "SPEECH_GATEWAY_LOG_LEVEL": "warning",
-    }
-    return start("speech-gateway", [sys.executable, "-m", "app"], env, port, "/ready", log)
-
-
-def _vllm(name: str, model_dir: Path, eager: bool, dtype: str, log: Path, env: dict[str, str]) -> Server:
-    port = free_port()
-    command = [
-        sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
-        "--served-model-name", "bench", "--port", str(port), "--host", "127.0.0.1", "--dtype", dtype,
-        "--gpu-memory-utilization", "0.35", "--disable-log-stats",
-    ] + (["--enforce-eager"] if eager else [])  # fmt: skip
-    return start(name, command, env, port, "/health", log)
-
-
-def vllm_tuned(model_dir: Path, eager: bool, dtype: str, log: Path) -> Server:
-    """vLLM's server with the same engine tuning as ours (the model on every core)."""
-    return _vllm("vLLM tuned", model_dir, eager, dtype, log, {**os.environ, **engine_environment(load_settings())})
-
-
-def vllm_shipped(model_dir: Path, eager: bool, dtype: str, log: Path) -> Server:
-    """vLLM's server as it ships: its own core reservation."""
-    tuned = engine_environment(load_settings())
-    return _vllm("vLLM shipped", model_dir, eager, dtype, log, {k: v for k, v in os.environ.items() if k not in tuned})
-
-
-def transcribe(url: str, path: Path) -> str:
-    with httpx.Client(timeout=1800) as client:
-        response = client.post(
-            url + "/v1/audio/transcriptions",
-            files={"file": (path.name, path.read_bytes(), "audio/wav")},
-            data={"model": "bench", "language": "en", "response_format": "json"},
-        )
-    if response.status_code != 200:
-        return f"<HTTP {response.status_code}>"
-    return str(response.json().get("text", ""))
-
-
-def run_workload(url: str, workload: Workload) -> tuple[float, list[str]]:
-    started = time.perf_counter()
-    if workload.concurrent:
-        with ThreadPoolExecutor(len(workload.files)) as pool:
-            texts = list(pool.map(lambda f: transcribe(url, f), workload.files))
-    else:
-        texts = [transcribe(url, f) for f in workload.files]
-    return time.perf_counter() - started, texts
-
-
-@dataclass
-class Result:
-    rtfx: float
-    wer: float
-
-
-def measure(server: Server, loads: list[Workload], reps: int) -> dict[str, Result]:
-    transcribe(server.url, loads[1].files[0])  # warm-up
-    out = {}
-    for load in loads:
-        times: list[float] = []
-        texts: list[str] = []
-        for _ in range(reps):
-            elapsed, texts = run_workload(server.url, load)
-            times.append(elapsed)
-        error = statistics.mean(wer(ref, hyp) for ref, hyp in zip(load.references, texts, strict=True))
-        out[load.name] = Result(load.audio_s / statistics.median(times), error)
-        print(f"  {server.name:15s} {load.name:32s} RTFx {out[load.name].rtfx:6.1f}  WER {error:.3f}", flush=True)
-    return out
-
-
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--only", choices=["ours", "vllm", "vllm-shipped"])
-    parser.add_argument("--compiled", action="store_true", help="let both servers compile (slower start)")
-    args = parser.parse_args()
+    parser.add_argument("--reps", type=int, default=2, help="timed repetitions per workload (default 2)")
+    parser.add_argument("--only", nargs="+", default=[], help=f"systems to run, any of: {', '.join(SYSTEMS)}")
+    parser.add_argument(
+        "--workloads", nargs="+", default=[], help=f"substrings of the workloads to run: {', '.join(KEYS)}"
+    )
+    parser.add_argument("--compiled", action="store_true", help="let the vLLM servers compile (slower start)")
+    parser.add_argument("--dump", type=Path, help="write every reference and transcript to this JSON file")
+    args = parser.parse_args(argv)
+    args.only = _words(args.only)
+    args.workloads = _words(args.workloads)
+    unknown = sorted(set(args.only) - set(SYSTEMS))
+    if unknown:
+        parser.error(f"unknown system(s) {', '.join(unknown)}; choose from {', '.join(SYSTEMS)}")
+    if args.reps < 1:
+        parser.error("--reps must be at least 1")
+    return args
+
+
+def serve_and_measure(key: str, config: ServerConfig, workloads: list[Workload], reps: int) -> dict[str, Outcome]:
+    """Start one server, warm it up, run every workload; a start failure fails them all."""
+    try:
+        server = STARTERS[key](config)
+    except StartFailure as exc:
+        print(f"  {key}: {exc}", flush=True)
+        return {w.key: failed(f"start failed: {exc}"[:160]) for w in workloads}
+    outcomes: dict[str, Outcome] = {}
+    try:
+        shortest = min((f for w in workloads for f in w.files), key=lambda f: f.stat().st_size)
+        if error := warm_up(server.url, shortest):
+            print(f"  {key}: warm-up request failed: {error}", flush=True)
+        for workload in workloads:
+            outcomes[workload.key] = run_http(server.url, workload, reps)
+            print(report.line(key, workload, score(workload, outcomes[workload.key])), flush=True)
+    finally:
+        server.stop()
+    return outcomes
+
+
+def faster_whisper(
+    key: str, model: str, hf_dir: Path, workloads: list[Workload], reps: int, scratch: Path
+) -> dict[str, Outcome]:
+    """faster-whisper in a subprocess; its CTranslate2 directory is assembled once per run."""
+    try:
+        ct2 = scratch / "ct2"
+        if not (ct2 / "preprocessor_config.json").is_file():
+            fw.ct2_directory(model, hf_dir, ct2)
+    except fw.Unavailable as exc:
+        return {w.key: failed(str(exc)) for w in workloads}
+    outcomes = fw.run_fw(key.removeprefix("fw-"), ct2, workloads, reps, scratch)
+    for workload in workloads:
+        print(report.line(key, workload, score(workload, outcomes[workload.key])), flush=True)
+    return outcomes
+
+
+def print_header(workloads: list[Workload], systems: list[str], machine: str, reps: int) -> None:
+    print(f"machine: {machine}")
+    for key in systems:
+        print(f"system {key}: {report.SYSTEMS[key]}")
+    if any(s.startswith("fw-") for s in systems):
+        print(
+            f"faster-whisper: batch_size {fw.BATCH_SIZE}, beam_size {fw.BEAM_SIZE}, language en, its silero VAD on "
+            "(its batched default); it has no server, so concurrent workloads run one file after another"
+        )
+    print(f"{reps} timed repetitions each; RTFx over the median; WER pooled over files after Whisper's normaliser")
+    for w in workloads:
+        mode = "all at once" if w.concurrent else "one after another"
+        print(f"workload {w.key}: {w.name}: {len(w.files)} file(s), {w.audio_s:.1f} s of audio, {mode}")
+
+
+def print_tables(workloads: list[Workload], scores: dict[str, dict[str, Scores]], machine: str) -> None:
+    rows = report.main_rows(workloads, scores)
+    print("\n" + report.plain(report.HEADERS, rows))
+    if "ours" in scores and len(scores) > 1:
+        headers, ratio = report.ratio_rows(workloads, scores)
+        print("\nours / each baseline (speed: ratio of RTFx, higher is faster; WER: lower is better)")
+        print(report.plain(headers, ratio))
+    print(f"\n### Markdown (for bench/RESULTS.md)\n\nMachine: {machine}\n")
+    print(report.markdown(report.HEADERS, rows))
+    if "ours" in scores and len(scores) > 1:
+        print("\n" + report.markdown(*report.ratio_rows(workloads, scores)))
+
+
+def dump(path: Path, workloads: list[Workload], outcomes: dict[str, dict[str, Outcome]]) -> None:
+    """References, and each system's last transcripts and segment starts, for reading the errors."""
+    data = {
+        w.key: {
+            "references": w.references,
+            "onsets": w.onsets,
+            "systems": {s: dataclasses.asdict(o[w.key]) for s, o in outcomes.items()},
+        }
+        for w in workloads
+    }
+    path.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    print(f"transcripts written to {path}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    began = time.perf_counter()
+    from app.engine import resolve_dtype
+    from config import load_settings
+    from models.source import resolve
 
     settings = load_settings()
     model_dir = resolve(settings.model, settings.cache_dir).directory
+    systems = [s for s in SYSTEMS if not args.only or s in args.only]
+    # What `auto` resolves to on this machine (bfloat16 only where the CPU computes it natively).
+    dtype = resolve_dtype("auto")
+    machine = report.machine(dtype, "compiled" if args.compiled else "eager")
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        directory = Path(tmp)
-        loads = workloads(directory)
-        # What `auto` resolves to on this machine (bfloat16 only where the CPU computes it natively).
-        dtype = resolve_dtype("auto")
-        print(f"model {model_dir.name}, {'compiled' if args.compiled else 'eager'}, {dtype}, {os.cpu_count()} CPUs")
-        for key, baseline in BASELINES.items():
-            print(f"baseline {key}: {baseline}")
-        results: dict[str, dict[str, Result]] = {}
-        starters: dict[str, Callable[[Path, bool, str, Path], Server]] = {
-            "ours": ours,
-            "vllm": vllm_tuned,
-            "vllm-shipped": vllm_shipped,
-        }
-        for key, starter in starters.items():
-            if args.only and args.only != key:
-                continue
-            server = starter(model_dir, not args.compiled, dtype, directory / f"{key}.log")
-            try:
-                results[key] = measure(server, loads, args.reps)
-            finally:
-                server.stop()
-        for key in BASELINES:
-            if "ours" not in results or key not in results:
-                continue
-            print(f"\nratio ours / {key} (RTFx: higher is faster; WER: lower is better)")
-            for load in loads:
-                a, b = results["ours"][load.name], results[key][load.name]
-                print(f"  {load.name:32s} speed x{a.rtfx / b.rtfx:5.2f}   WER {a.wer:.3f} vs {b.wer:.3f}")
+        scratch = Path(tmp)
+        workloads, skipped = build(scratch, args.workloads or None)
+        for reason in skipped:
+            print(f"skipped workload {reason}")
+        print_header(workloads, systems, machine, args.reps)
+        outcomes: dict[str, dict[str, Outcome]] = {}
+        for key in systems:
+            print(f"\n{key}:", flush=True)
+            if key.startswith("fw-"):
+                outcomes[key] = faster_whisper(key, settings.model, model_dir, workloads, args.reps, scratch)
+            else:
+                config = ServerConfig(model_dir, not args.compiled, dtype, scratch / f"{key}.log")
+                outcomes[key] = serve_and_measure(key, config, workloads, args.reps)
+        scores = {s: {w.key: score(w, outcomes[s][w.key]) for w in workloads} for s in systems}
+        print_tables(workloads, scores, machine)
+        if args.dump:
+            dump(args.dump, workloads, outcomes)
+    print(f"\nbench wall time {time.perf_counter() - began:.0f} s")
 
 
 if __name__ == "__main__":
