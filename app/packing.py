@@ -20,6 +20,10 @@ from models.interface import Piece, Reading, Segment, SpeechToTextConfig
 
 # How far a model's timestamp may miss the pause at a joint (timestamps are good to ~0.2 s).
 SNAP_SLACK_S = 0.2
+# Each packed piece ends in this much silence. Speech that runs to within a second or so of a
+# window's end is often left out of the transcript (to be read again), as if it were cut off.
+# Measured on a 6 min recording: 18 engine passes without it, 13 with it, and RTFx 29 -> 35.
+TAIL_SILENCE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -76,15 +80,16 @@ def _plain(samples: np.ndarray, rate: int, stt: SpeechToTextConfig) -> list[tupl
 
 def _speech_spans(
     samples: np.ndarray, rate: int, stt: SpeechToTextConfig, vad: SpeechDetector, params: VadParams
-) -> list[tuple[int, int]]:
-    """Speech regions in samples, each at most one window long (longer ones cut at quiet points)."""
+) -> tuple[list[tuple[int, int]], set[int]]:
+    """Speech regions in samples, each at most one window long (longer ones cut at quiet points),
+    and the ends that are a region's own (a pause follows, nothing is cut off there)."""
     at_16k = samples if rate == 16_000 else _to_16k(samples, rate)
     found = regions(vad.probabilities(at_16k), params, len(samples) / rate)
     spans: list[tuple[int, int]] = []
     for lo_s, hi_s in found:
         lo, hi = int(lo_s * rate), min(len(samples), int(hi_s * rate))
         spans += [(lo + a, lo + b) for a, b in _plain(samples[lo:hi], rate, stt)]
-    return spans
+    return spans, {min(len(samples), int(hi_s * rate)) for _, hi_s in found}
 
 
 def _to_16k(samples: np.ndarray, rate: int) -> np.ndarray:
@@ -120,14 +125,16 @@ def cut(
         bounds = _plain(samples, rate, stt)
         pieces = [Piece(i, samples[a:b], rate, a / rate, b == n) for i, (a, b) in enumerate(bounds)]
         return pieces, [Timeline.contiguous(p.offset_s, p.duration) for p in pieces]
-    groups = _groups(_speech_spans(samples, rate, stt, vad, packing), int(stt.max_audio_clip_s * rate))
+    spans, pauses = _speech_spans(samples, rate, stt, vad, packing)
+    groups = _groups(spans, int((stt.max_audio_clip_s - TAIL_SILENCE_S) * rate))
+    silence = np.zeros(int(TAIL_SILENCE_S * rate), dtype=np.float32)
     pieces, timelines = [], []
     for i, group in enumerate(groups):
         lengths = [(b - a) / rate for a, b in group]
         local = np.concatenate([[0.0], np.cumsum(lengths)[:-1]])
-        joined = np.concatenate([samples[a:b] for a, b in group])
-        # Nothing after the last group is speech: its piece reads to the end, like the audio's last.
-        pieces.append(Piece(i, joined, rate, group[0][0] / rate, i == len(groups) - 1))
+        joined = np.concatenate([*(samples[a:b] for a, b in group), silence])
+        # A piece that ends where speech pauses cuts nothing off: it is read to its end, like the audio's last.
+        pieces.append(Piece(i, joined, rate, group[0][0] / rate, group[-1][1] in pauses))
         sources = tuple(a / rate for a, _ in group)
         timelines.append(
             Timeline(tuple(local.tolist()), sources, tuple(lengths), packing.prefix_padding_s + SNAP_SLACK_S)

@@ -146,7 +146,7 @@ class Piece:
     samples: np.ndarray
     sample_rate: int
     offset_s: float
-    # The piece ends where the audio ends.
+    # Nothing is cut off at the piece's end: the audio ends there, or speech pauses.
     final: bool
 
     @property

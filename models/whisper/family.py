@@ -291,8 +291,8 @@ class WhisperModel:
 
         `consumed_s` is where the transcript is complete: the last closing timestamp (an open
         segment after it is dropped, to be read again), so the gateway can re-read whatever
-        audio with speech follows. In the `final` window, where the audio itself ends, an open
-        segment the model finished is kept and closed at the end of the audio.
+        audio with speech follows. In a `final` window, where the audio ends or speech pauses,
+        an open segment the model finished is kept and closed at the window's end.
         """
         ts = self.vocab.timestamp_begin
         tokens = [t for t in result.token_ids if t != self.vocab.eot]
@@ -345,7 +345,7 @@ class WhisperModel:
                 # Every segment is closed: the transcript is complete up to the last timestamp.
                 consumed = (tokens[-1] - ts) * SECONDS_PER_TIMESTAMP
             elif final and finished and any(t < ts for t in tail):
-                # Nothing follows the final window: keep the open segment, up to the end.
+                # Nothing is cut off at this window's end: keep the open segment, up to the end.
                 segments.append(segment(tail[0], window_end, tail, logprobs[last:]))
                 consumed = window_s
             else:

@@ -53,7 +53,8 @@ class ScriptedEngine:
             step[vocab.languages[self.language]] = -0.05
             step[vocab.no_speech] = math.log(0.01)
             return GenerationResult(token_ids=[vocab.languages[self.language]], text="", step_logprobs=[step])
-        seconds = len(audio) / rate
+        # The sound's length: packed pieces end in a second of silence, which says nothing.
+        seconds = len(np.trim_zeros(audio, "b")) / rate
         words = self.model.tokenizer.encode(f" Window of {round(seconds)} seconds.", add_special_tokens=False).ids
         end = vocab.timestamp_begin + min(1500, round(seconds / 0.02))
         tokens = [vocab.timestamp_begin, *words, end, vocab.eot]
