@@ -56,13 +56,20 @@ async def test_riders_share_one_read_and_get_their_own_segments_back() -> None:
     assert sum(r.output_tokens for r in readings) == 9
 
 
-async def test_different_options_never_share_and_a_full_window_departs() -> None:
-    reads: list[float] = []
+class WholeReader:
+    """Reads any piece as one segment over all of it, and notes each piece's length."""
 
-    async def read(p: Piece, options: DecodeOptions, tag: str) -> Reading:
-        reads.append(p.duration)
+    def __init__(self) -> None:
+        self.reads: list[float] = []
+
+    async def __call__(self, p: Piece, options: DecodeOptions, tag: str) -> Reading:
+        self.reads.append(p.duration)
         return Reading(segments=[seg(0.0, p.duration)])
 
+
+async def test_different_options_never_share_and_a_full_window_departs() -> None:
+    read = WholeReader()
+    reads = read.reads
     pool = Carpool(read, window_s=10.0, max_piece_s=10.0, wait_s=0.05)
     german = DecodeOptions(language="de")
     await asyncio.gather(pool.read(piece(2.0), DecodeOptions()), pool.read(piece(2.0), german))
@@ -74,12 +81,8 @@ async def test_different_options_never_share_and_a_full_window_departs() -> None
 
 
 async def test_a_rider_that_leaves_before_departure_leaves_no_trace() -> None:
-    reads: list[float] = []
-
-    async def read(p: Piece, options: DecodeOptions, tag: str) -> Reading:
-        reads.append(p.duration)
-        return Reading(segments=[seg(0.0, p.duration)])
-
+    read = WholeReader()
+    reads = read.reads
     pool = Carpool(read, window_s=30.0, max_piece_s=10.0, wait_s=0.1)
     leaving = asyncio.ensure_future(pool.read(piece(5.0), DecodeOptions()))
     staying = asyncio.ensure_future(pool.read(piece(2.0), DecodeOptions()))
