@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
@@ -19,10 +20,12 @@ import numpy as np
 
 from models.interface import DecodeOptions, Piece, Reading, Segment
 
+log = logging.getLogger("speech_gateway.carpool")
+
 # Silence between two riders: a pause no segment should span.
 GAP_S = 1.0
-# How far a segment's times may stray past its piece into the gap.
-TOLERANCE_S = 0.4
+# A segment overlapping a piece by this much (or a third of a short piece) holds its words.
+MIN_COVER_S = 0.5
 
 ReadFn = Callable[[Piece, DecodeOptions, str], Awaitable[Reading]]
 
@@ -44,23 +47,30 @@ class _Car:
         return sum(r.piece.duration for r in self.riders) + GAP_S * max(len(self.riders) - 1, 0)
 
 
+def _overlap(segment: Segment, span: tuple[float, float]) -> float:
+    return max(0.0, min(segment.end, span[1]) - max(segment.start, span[0]))
+
+
 def assign(segments: list[Segment], spans: list[tuple[float, float]]) -> tuple[list[list[Segment]], set[int]]:
-    """Each segment to the span holding it; the indices of spans a segment straddles or that got none."""
+    """Each segment to the one span it covers; the indices of spans a segment straddles or that got none.
+
+    A segment covers a span when it overlaps a real part of it (`MIN_COVER_S`, or a third of a
+    short span): timestamps a little into the gap or the next piece are imprecision, not speech.
+    """
     out: list[list[Segment]] = [[] for _ in spans]
     alone: set[int] = set()
     for segment in segments:
-        inside = [
-            i
-            for i, (lo, hi) in enumerate(spans)
-            if segment.start < hi + TOLERANCE_S and segment.end > lo - TOLERANCE_S and segment.text.strip()
+        if not segment.text.strip():
+            continue
+        covered = [
+            i for i, span in enumerate(spans) if _overlap(segment, span) >= min(MIN_COVER_S, (span[1] - span[0]) / 3)
         ]
-        owners = [
-            i for i in inside if spans[i][0] - TOLERANCE_S <= segment.start and segment.end <= spans[i][1] + TOLERANCE_S
-        ]
-        if len(owners) == 1 and len(inside) == 1:
-            out[owners[0]].append(segment)
+        if len(covered) == 1:
+            out[covered[0]].append(segment)
         else:
-            alone.update(inside)
+            # Two pieces' words in one segment, or a segment in no piece: no owner is certain.
+            near = [i for i, (lo, hi) in enumerate(spans) if segment.start < hi + GAP_S and segment.end > lo - GAP_S]
+            alone.update(covered or near)
     alone.update(i for i, got in enumerate(out) if not got)
     return out, alone
 
@@ -164,6 +174,14 @@ class Carpool:
                 )
             )
         again = [i for i, r in enumerate(readings) if r is None]
+        if again:
+            log.debug(
+                "shared window of %d pieces at %s: %s read alone; segments %s",
+                len(riders),
+                [round(lo, 2) for lo, _ in spans],
+                again,
+                [(round(s.start, 2), round(s.end, 2), s.text[:30]) for s in shared.segments],
+            )
         if self.on_trip is not None:
             self.on_trip(len(riders), len(again))
         redone = await asyncio.gather(

@@ -29,6 +29,13 @@ def test_a_straddling_segment_or_a_piece_left_empty_is_read_alone() -> None:
     assert alone == {2}
 
 
+def test_whole_second_timestamps_a_little_into_the_next_piece_are_not_a_straddle() -> None:
+    # As read on telephone prompts: segments stamped in whole seconds, ending 0.06 s into the next piece.
+    spans = [(0.0, 3.94), (4.94, 10.88), (11.88, 15.56)]
+    owned, alone = assign([seg(0.0, 5.0), seg(5.0, 12.0), seg(12.0, 16.0)], spans)
+    assert [len(o) for o in owned] == [1, 1, 1] and alone == set()
+
+
 def piece(seconds: float, offset: float = 0.0) -> Piece:
     return Piece(0, np.ones(int(seconds * 16000), dtype=np.float32), 16000, offset, True)
 
@@ -90,3 +97,10 @@ async def test_a_rider_that_leaves_before_departure_leaves_no_trace() -> None:
     leaving.cancel()
     reading = await staying
     assert reads == [2.0] and reading.segments[0].end == 2.0
+
+
+async def test_an_idle_engine_takes_a_lone_piece_at_once() -> None:
+    read = WholeReader()
+    pool = Carpool(read, window_s=30.0, max_piece_s=10.0, wait_s=5.0, busy=lambda: False)
+    await asyncio.wait_for(pool.read(piece(3.0), DecodeOptions()), 0.05)
+    assert read.reads == [3.0]
