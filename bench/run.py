@@ -100,7 +100,7 @@ def print_header(workloads: list[Workload], systems: list[str], machine: str, re
             f"faster-whisper: batch_size {fw.BATCH_SIZE}, beam_size {fw.BEAM_SIZE}, language en, its silero VAD on "
             "(its batched default); it has no server, so concurrent workloads run one file after another"
         )
-    print(f"{reps} timed repetitions each; RTFx over the median; WER pooled over files after Whisper's normaliser")
+    print(f"{reps} timed repetitions each; RTFx over the median; WER pooled over files, digits spelled out")
     for w in workloads:
         mode = "all at once" if w.concurrent else "one after another"
         print(f"workload {w.key}: {w.name}: {len(w.files)} file(s), {w.audio_s:.1f} s of audio, {mode}")
