@@ -30,17 +30,20 @@ MIN_COVER_S = 0.5
 ReadFn = Callable[[Piece, DecodeOptions, str], Awaitable[Reading]]
 
 
-@dataclass
+@dataclass(eq=False)  # riders are told apart by identity (their pieces hold arrays)
 class _Rider:
     piece: Piece
     done: asyncio.Future[Reading]
 
 
-@dataclass
+@dataclass(eq=False)
 class _Car:
     options: DecodeOptions
     riders: list[_Rider] = field(default_factory=list)
     departure: asyncio.TimerHandle | None = None
+    trip: asyncio.Task[None] | None = None
+    # Riders whose requests went away after departure: when all have, the trip is called off.
+    gone: int = 0
 
     @property
     def length_s(self) -> float:
@@ -121,6 +124,10 @@ class Carpool:
         except asyncio.CancelledError:
             if rider in car.riders and self._cars.get(options) is car:
                 car.riders.remove(rider)  # not gone yet: leave without a trace
+            else:
+                car.gone += 1
+                if car.gone == len(car.riders) and car.trip is not None:
+                    car.trip.cancel()  # nobody waits for this window any more: abort its engine work
             raise
 
     def _depart(self, options: DecodeOptions) -> None:
@@ -129,7 +136,7 @@ class Carpool:
             return
         if car.departure is not None:
             car.departure.cancel()
-        trip = asyncio.get_running_loop().create_task(self._trip(car))
+        trip = car.trip = asyncio.get_running_loop().create_task(self._trip(car))
         self._trips.add(trip)
         trip.add_done_callback(self._trips.discard)
 

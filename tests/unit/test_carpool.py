@@ -91,8 +91,9 @@ async def test_a_rider_that_leaves_before_departure_leaves_no_trace() -> None:
     read = WholeReader()
     reads = read.reads
     pool = Carpool(read, window_s=30.0, max_piece_s=10.0, wait_s=0.1)
-    leaving = asyncio.ensure_future(pool.read(piece(5.0), DecodeOptions()))
+    # The one leaving is not the first aboard: riders are told apart by identity, not by value.
     staying = asyncio.ensure_future(pool.read(piece(2.0), DecodeOptions()))
+    leaving = asyncio.ensure_future(pool.read(piece(5.0), DecodeOptions()))
     await asyncio.sleep(0.01)
     leaving.cancel()
     reading = await staying
@@ -104,3 +105,25 @@ async def test_an_idle_engine_takes_a_lone_piece_at_once() -> None:
     pool = Carpool(read, window_s=30.0, max_piece_s=10.0, wait_s=5.0, busy=lambda: False)
     await asyncio.wait_for(pool.read(piece(3.0), DecodeOptions()), 0.05)
     assert read.reads == [3.0]
+
+
+async def test_a_window_everyone_left_is_called_off() -> None:
+    started, aborted = asyncio.Event(), asyncio.Event()
+
+    async def slow(p: Piece, options: DecodeOptions, tag: str) -> Reading:
+        started.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            aborted.set()
+            raise
+        return Reading()
+
+    pool = Carpool(slow, window_s=30.0, max_piece_s=10.0, wait_s=0.01)
+    riders = [asyncio.ensure_future(pool.read(piece(2.0), DecodeOptions())) for _ in range(2)]
+    await asyncio.wait_for(started.wait(), 1.0)
+    riders[0].cancel()
+    await asyncio.sleep(0.05)
+    assert not aborted.is_set()  # one rider still waits for the window
+    riders[1].cancel()
+    await asyncio.wait_for(aborted.wait(), 1.0)
