@@ -10,7 +10,6 @@ piece that got no segment at all, sends the pieces concerned to be read alone.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 from collections.abc import Awaitable, Callable
@@ -197,9 +196,3 @@ class Carpool:
         for i, reading in zip(again, redone, strict=True):
             readings[i] = reading
         return [r for r in readings if r is not None]
-
-    async def close(self) -> None:
-        for options in list(self._cars):
-            self._depart(options)
-        with contextlib.suppress(Exception):
-            await asyncio.gather(*self._trips, return_exceptions=True)

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from models.signal import window_rms
+from models.signal import loudness_threshold, window_rms
 
 log = logging.getLogger("speech_gateway.vad")
 
@@ -87,15 +87,22 @@ class SileroVad:
             return energy_probabilities(samples)
         import torch
 
-        n = -(-len(samples) // FRAME)
-        padded = np.zeros(CONTEXT + n * FRAME, dtype=np.float32)
-        padded[CONTEXT : CONTEXT + len(samples)] = samples
+        padded = _whole_frames(samples, CONTEXT)
+        n = (len(padded) - CONTEXT) // FRAME
         index = np.arange(n)[:, None] * FRAME + np.arange(CONTEXT + FRAME)[None, :]
         with torch.inference_mode():
             features = model.encoder(model.stft(torch.from_numpy(padded[index]))).squeeze(-1)
             states, _ = self._lstm(features.unsqueeze(1))  # every frame in one call, not a Python loop
             out = model.decoder.decoder(states.squeeze(1).unsqueeze(-1))
         return out.squeeze(1).mean(dim=1).numpy().astype(np.float32)
+
+
+def _whole_frames(samples: np.ndarray, lead: int) -> np.ndarray:
+    """`samples` after `lead` zeros, zero-padded to a whole number of frames."""
+    n = -(-len(samples) // FRAME)
+    padded = np.zeros(lead + n * FRAME, dtype=np.float32)
+    padded[lead : lead + len(samples)] = samples
+    return padded
 
 
 def _as_lstm(cell: Any) -> Any:
@@ -112,13 +119,8 @@ def _as_lstm(cell: Any) -> Any:
 
 def energy_probabilities(samples: np.ndarray) -> np.ndarray:
     """1 for 32 ms frames within `ENERGY_MARGIN_DB` of the recording's loud frames, else 0."""
-    n = -(-len(samples) // FRAME)
-    padded = np.zeros(n * FRAME, dtype=np.float32)
-    padded[: len(samples)] = samples
-    rms = window_rms(padded, FRAME, FRAME)
-    level = float(np.percentile(rms, 95)) if len(rms) else 0.0
-    threshold = max(level * 10 ** (-ENERGY_MARGIN_DB / 20), 10 ** (-60 / 20))
-    return (rms > threshold).astype(np.float32)
+    rms = window_rms(_whole_frames(samples, 0), FRAME, FRAME)
+    return (rms > loudness_threshold(rms, ENERGY_MARGIN_DB)).astype(np.float32)
 
 
 def regions(probabilities: np.ndarray, params: VadParams, duration_s: float) -> list[tuple[float, float]]:

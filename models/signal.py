@@ -31,6 +31,12 @@ def frame_rms(samples: np.ndarray) -> np.ndarray:
     return window_rms(samples, FRAME, HOP)
 
 
+def loudness_threshold(rms: np.ndarray, margin_db: float) -> float:
+    """The level `margin_db` under the loud frames (95th percentile of `rms`), never under -60 dBFS."""
+    level = float(np.percentile(rms, 95)) if len(rms) else 0.0
+    return max(level * 10 ** (-margin_db / 20), 10 ** (-60 / 20))
+
+
 def has_speech(
     part: np.ndarray, context: np.ndarray, margin_db: float = 25.0, min_s: float = 0.15, rate: int = 16_000
 ) -> bool:
@@ -42,7 +48,6 @@ def has_speech(
     """
     if is_silent(part):
         return False
-    level = float(np.percentile(frame_rms(context), 95))
-    threshold = max(level * 10 ** (-margin_db / 20), 10 ** (-60 / 20))
+    threshold = loudness_threshold(frame_rms(context), margin_db)
     loud = int((frame_rms(part) > threshold).sum())
     return loud * HOP / rate >= min_s
