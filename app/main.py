@@ -15,7 +15,7 @@ from app.errors import install_error_handlers
 from app.metrics import Metrics
 from app.middleware import RequestContext
 from app.pipeline import Transcriber
-from app.routes import audio, health, models
+from app.routes import audio, health, models, page
 from app.state import Gateway, Runtime
 from config import Settings
 
@@ -82,5 +82,6 @@ def create_app(settings: Settings, runtime_factory: RuntimeFactory = build_runti
     app.include_router(audio.router, dependencies=guarded)
     app.include_router(models.router, dependencies=guarded)
     app.include_router(health.router)
+    app.include_router(page.router)
     app.add_middleware(RequestContext, metrics=gateway.metrics)
     return app
