@@ -16,6 +16,7 @@ from app.metrics import Metrics
 from app.middleware import RequestContext
 from app.pipeline import Transcriber
 from app.routes import audio, health, models, page
+from app.routes.realtime import build_router as realtime_router
 from app.state import Gateway, Runtime
 from config import Settings
 
@@ -81,6 +82,7 @@ def create_app(settings: Settings, runtime_factory: RuntimeFactory = build_runti
     guarded = [Depends(api_key_guard(settings.api_key))]
     app.include_router(audio.router, dependencies=guarded)
     app.include_router(models.router, dependencies=guarded)
+    app.include_router(realtime_router(settings))  # authenticates in the route: WebSockets have no 401
     app.include_router(health.router)
     app.include_router(page.router)
     app.add_middleware(RequestContext, metrics=gateway.metrics)

@@ -103,6 +103,23 @@ class Settings(BaseSettings):
         "with, where the model family can split a window back by its timestamps (0: never shared).",
     )
 
+    # Live transcription (the Realtime WebSocket at /v1/realtime).
+    realtime_max_sessions: int = Field(
+        16, ge=0, description="Realtime sessions open at once; past it a connection is told so and closed (1013)."
+    )
+    realtime_idle_timeout_s: float = Field(
+        120, gt=0, description="A realtime session with no client event for this long (and nothing pending) is closed."
+    )
+    realtime_max_buffer_s: float = Field(
+        120,
+        gt=0,
+        description="Uncommitted audio a realtime session holds, in seconds: with turn detection, speech this long "
+        "is committed as it goes; without, further appends are refused until a commit or clear.",
+    )
+    realtime_max_message_mb: float = Field(
+        4, gt=0, description="Largest realtime client event, in MB (4 MB: about 60 s of base64 24 kHz PCM16)."
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

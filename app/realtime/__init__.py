@@ -1,0 +1,1 @@
+"""OpenAI's Realtime API for transcription sessions: client events in, server events out."""

@@ -1,0 +1,190 @@
+"""`GET /v1/realtime?intent=transcription` as a WebSocket: OpenAI's Realtime transcription sessions.
+
+A refused connection is accepted, told why in one `error` event, and closed (1008: policy, 1013:
+try again later), so browsers, which never see a handshake's status, can show the reason too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, WebSocket
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from app.auth import key_matches
+from app.realtime.events import EventError, SessionConfig, error_event
+from app.realtime.items import Transcriptions, transcribe
+from app.realtime.session import Commit, Session
+from app.state import Gateway, Runtime
+from config import Settings
+from models.interface import DecodeOptions, ModelInputError
+
+log = logging.getLogger("speech_gateway.realtime")
+
+KEY_PROTOCOL = "openai-insecure-api-key."
+POLICY, TRY_AGAIN_LATER = 1008, 1013
+
+
+def _subprotocol(websocket: WebSocket) -> str | None:
+    """`realtime` where offered (browsers fail a handshake that answers none of theirs), else none."""
+    offered = websocket.scope.get("subprotocols") or []
+    if "realtime" in offered:
+        return "realtime"
+    return next((p for p in offered if not p.startswith(KEY_PROTOCOL)), None)
+
+
+def _given_key(websocket: WebSocket) -> str | None:
+    scheme, _, token = websocket.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    for protocol in websocket.scope.get("subprotocols") or []:
+        if protocol.startswith(KEY_PROTOCOL):
+            return str(protocol[len(KEY_PROTOCOL) :])
+    return None
+
+
+def _refusal(websocket: WebSocket, settings: Settings, runtime: Runtime | None) -> tuple[EventError, int] | None:
+    keys = [k for k in settings.api_key if k]
+    if keys:
+        given = _given_key(websocket)
+        if given is None:
+            message = (
+                "You didn't provide an API key. Send it as `Authorization: Bearer YOUR_KEY` or as the "
+                "WebSocket subprotocol `openai-insecure-api-key.YOUR_KEY`."
+            )
+            return EventError(message, "missing_api_key"), POLICY
+        if not key_matches(given, keys):
+            return EventError("Incorrect API key provided.", "invalid_api_key"), POLICY
+    if runtime is None:
+        return EventError("the model is still loading; retry shortly", "model_loading", type="server_error"), (
+            TRY_AGAIN_LATER
+        )
+    intent = websocket.query_params.get("intent", "transcription")
+    if intent != "transcription":
+        message = "This server serves transcription sessions only: connect with `?intent=transcription`."
+        return EventError(message, "invalid_value", "intent"), POLICY
+    model = websocket.query_params.get("model")
+    if model is not None and not runtime.serves(model):
+        return _model_not_found(model, "model"), POLICY
+    return None
+
+
+def _model_not_found(name: str, param: str) -> EventError:
+    message = f"The model `{name[:100]}` does not exist or you do not have access to it."
+    return EventError(message, "model_not_found", param)
+
+
+def _checker(runtime: Runtime) -> Any:
+    def check(config: SessionConfig) -> None:
+        if not runtime.serves(config.model):
+            raise _model_not_found(config.model, "model")
+        try:
+            runtime.transcriber.check(DecodeOptions(task="transcribe", language=config.language, prompt=config.prompt))
+        except ModelInputError as error:
+            raise EventError(str(error), error.code or "invalid_value", error.param) from None
+
+    return check
+
+
+async def _refuse(websocket: WebSocket, error: EventError, close_code: int) -> None:
+    await websocket.send_text(json.dumps(error_event(error)))
+    await websocket.close(close_code, error.code[:100])
+
+
+class _Sessions:
+    """Counts open sessions against `max_sessions`."""
+
+    def __init__(self, max_sessions: int) -> None:
+        self.max_sessions = max_sessions
+        self.open = 0
+
+
+def build_router(settings: Settings) -> APIRouter:
+    """The route, with its own count of open sessions."""
+    router = APIRouter()
+    sessions = _Sessions(settings.realtime_max_sessions)
+
+    @router.websocket("/v1/realtime")
+    async def realtime(websocket: WebSocket) -> None:
+        gateway: Gateway = websocket.app.state.gateway
+        await websocket.accept(subprotocol=_subprotocol(websocket))
+        refusal = _refusal(websocket, settings, gateway.runtime)
+        if refusal is None and sessions.open >= sessions.max_sessions:
+            message = f"the server is serving its limit of {sessions.max_sessions} realtime sessions; retry later"
+            refusal = EventError(message, "session_limit_reached", type="rate_limit_error"), TRY_AGAIN_LATER
+        if refusal is not None:
+            await _refuse(websocket, *refusal)
+            return
+        assert gateway.runtime is not None
+        sessions.open += 1
+        try:
+            await _serve(websocket, gateway, gateway.runtime)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            sessions.open -= 1
+
+    return router
+
+
+async def _serve(websocket: WebSocket, gateway: Gateway, runtime: Runtime) -> None:
+    """The session's loop: client events in, server events out, until either side closes."""
+    settings = gateway.settings
+    model = websocket.query_params.get("model") or runtime.served_name
+    session = Session(
+        SessionConfig(model=model), runtime.transcriber.vad, _checker(runtime), settings.realtime_max_buffer_s
+    )
+    lock = asyncio.Lock()
+
+    async def send(event: dict[str, Any]) -> None:
+        async with lock:
+            if websocket.application_state == WebSocketState.CONNECTED:
+                await websocket.send_text(json.dumps(event, ensure_ascii=False))
+
+    def run(commit: Commit) -> AsyncIterator[dict[str, Any]]:
+        request_id = f"rt-{session.id}-{commit.item_id}"
+        return transcribe(
+            runtime.transcriber, commit, request_id, gateway.admission, settings.request_timeout_s, gateway.metrics
+        )
+
+    items = Transcriptions(run, send)
+    try:
+        await send(session.created())
+        await _loop(websocket, session, items, send, settings)
+    finally:
+        await items.close()
+
+
+async def _loop(websocket: WebSocket, session: Session, items: Transcriptions, send: Any, settings: Settings) -> None:
+    limit = int(settings.realtime_max_message_mb * 1024 * 1024)
+    while True:
+        try:
+            async with asyncio.timeout(settings.realtime_idle_timeout_s):
+                message = await websocket.receive()
+        except TimeoutError:
+            if items.busy:
+                continue
+            idle = f"no client event for {settings.realtime_idle_timeout_s:.0f} s; the session is closed"
+            await send(error_event(EventError(idle, "idle_timeout")))
+            await websocket.close(1000, "idle_timeout")
+            return
+        if message["type"] == "websocket.disconnect":
+            return
+        data = message.get("text") if message.get("text") is not None else message.get("bytes")
+        if data is None:
+            continue
+        if len(data) > limit:
+            too_big = (
+                f"the event is larger than the limit of {settings.realtime_max_message_mb:g} MB; send smaller chunks"
+            )
+            await send(error_event(EventError(too_big, "message_too_large")))
+            continue
+        outcome = await asyncio.to_thread(session.receive, data)
+        for event in outcome.events:
+            await send(event)
+        for commit in outcome.commits:
+            items.start(commit)
