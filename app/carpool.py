@@ -80,7 +80,16 @@ def assign(segments: list[Segment], spans: list[tuple[float, float]]) -> tuple[l
 def _moved(segments: list[Segment], start_s: float, offset_s: float) -> list[Segment]:
     """Segments read at `start_s` into the shared window, in the time of the piece (which starts at `offset_s`)."""
     by = offset_s - start_s
-    return [replace(s, start=round(s.start + by, 3), end=round(s.end + by, 3), seek=offset_s) for s in segments]
+    return [
+        replace(
+            s,
+            start=round(s.start + by, 3),
+            end=round(s.end + by, 3),
+            seek=offset_s,
+            words=tuple(replace(w, start=round(w.start + by, 2), end=round(w.end + by, 2)) for w in s.words),
+        )
+        for s in segments
+    ]
 
 
 class Carpool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from app.protocol import (
@@ -15,6 +15,7 @@ from app.protocol import (
     TranscriptionJSON,
     TranscriptionVerboseJSON,
     Usage,
+    WordJSON,
 )
 from app.transcript import Transcript
 from models.interface import Segment, TokenLogprob
@@ -101,23 +102,34 @@ def segment_json(i: int, s: Segment) -> SegmentJSON:
     )
 
 
-def to_verbose_json(transcript: Transcript) -> dict[str, Any]:
+def to_verbose_json(transcript: Transcript, granularities: Sequence[str] = ()) -> dict[str, Any]:
+    """OpenAI's verbose body: segments unless only words were asked for (then `segments` is null)."""
+    with_words = "word" in granularities
+    with_segments = not granularities or "segment" in granularities
     body = TranscriptionVerboseJSON(
         task=transcript.task,
         language=transcript.language_name or (transcript.language or ""),
         duration=round(transcript.duration, 3),
         text=transcript.text,
-        segments=[segment_json(i, s) for i, s in enumerate(transcript.segments)],
+        segments=[segment_json(i, s) for i, s in enumerate(transcript.segments)] if with_segments else None,
+        words=[WordJSON(word=w.word, start=w.start, end=w.end) for s in transcript.segments for w in s.words]
+        if with_words
+        else None,
         usage=usage(transcript),
     )
-    return body.model_dump(exclude_none=True)
+    out = body.model_dump(exclude_none=True)
+    if not with_segments:
+        out["segments"] = None
+    return out
 
 
-def render(transcript: Transcript, response_format: str, include_logprobs: bool = False) -> tuple[Any, str]:
+def render(
+    transcript: Transcript, response_format: str, include_logprobs: bool = False, granularities: Sequence[str] = ()
+) -> tuple[Any, str]:
     """(body, media type): a dict for the JSON formats, a string for the text ones."""
     if response_format == "json":
         return to_json(transcript, include_logprobs), "application/json"
     if response_format == "verbose_json":
-        return to_verbose_json(transcript), "application/json"
+        return to_verbose_json(transcript, granularities), "application/json"
     text = {"text": to_text, "srt": to_srt, "vtt": to_vtt}[response_format](transcript)
     return text, TEXT_MEDIA_TYPES[response_format]

@@ -32,7 +32,7 @@ async def build_runtime(settings: Settings) -> Runtime:
     from models.source import resolve
 
     source = await asyncio.to_thread(resolve, settings.model, settings.cache_dir)
-    model = await asyncio.to_thread(load_model, source.directory)
+    model = await asyncio.to_thread(load_model, source.directory, settings.dtype)
     engine = await asyncio.to_thread(VllmEngine.start, settings, source.directory, model.engine_args())
     return Runtime(
         settings=settings,

@@ -16,7 +16,7 @@ import numpy as np
 
 from app.audio import split_windows
 from app.vad import SpeechDetector, VadParams, regions
-from models.interface import Piece, Reading, Segment, SpeechToTextConfig
+from models.interface import Piece, Reading, Segment, SpeechToTextConfig, Word
 
 # How far a model's timestamp may miss the pause at a joint (timestamps are good to ~0.2 s).
 SNAP_SLACK_S = 0.2
@@ -62,12 +62,21 @@ class Timeline:
 def place(reading: Reading, piece: Piece, timeline: Timeline) -> Reading:
     """A piece's segments with their times in the original audio (families count from `offset_s`)."""
 
+    def span(start_s: float, end_s: float) -> tuple[float, float]:
+        start = timeline.to_source(start_s - piece.offset_s)
+        end = timeline.to_source(end_s - piece.offset_s, is_end=True)
+        return start, max(end, start)
+
     def moved(s: Segment) -> Segment:
-        start = timeline.to_source(s.start - piece.offset_s)
-        end = timeline.to_source(s.end - piece.offset_s, is_end=True)
-        return replace(s, start=round(start, 3), end=round(max(end, start), 3), seek=round(timeline.source[0], 3))
+        start, end = span(s.start, s.end)
+        words = tuple(_retimed(w, *span(w.start, w.end)) for w in s.words)
+        return replace(s, start=round(start, 3), end=round(end, 3), seek=round(timeline.source[0], 3), words=words)
 
     return replace(reading, segments=[moved(s) for s in reading.segments])
+
+
+def _retimed(word: Word, start: float, end: float) -> Word:
+    return replace(word, start=round(start, 2), end=round(end, 2))
 
 
 def _plain(samples: np.ndarray, rate: int, stt: SpeechToTextConfig) -> list[tuple[int, int]]:

@@ -82,7 +82,7 @@ class AudioChatFamily:
         self.audio_token_id = int(tokenizer.convert_tokens_to_ids(self.audio_token))
 
     @classmethod
-    def from_pretrained(cls, model_dir: Path) -> Self:
+    def from_pretrained(cls, model_dir: Path, dtype: str = "auto") -> Self:
         from transformers import AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(str(model_dir))

@@ -122,6 +122,15 @@ class TokenLogprob:
 
 
 @dataclass(frozen=True)
+class Word:
+    """A word with its times in seconds of the whole audio; its text keeps its leading space."""
+
+    word: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
 class Segment:
     """A stretch of transcript with its times in seconds of the whole audio."""
 
@@ -136,6 +145,8 @@ class Segment:
     no_speech_prob: float = 0.0
     temperature: float = 0.0
     logprobs: list[TokenLogprob] = field(default_factory=list)
+    # Only when the request asked for word timestamps.
+    words: tuple[Word, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -198,7 +209,9 @@ class TranscriptionModel(Protocol):
     usage_kind: ClassVar[UsageKind]
 
     @classmethod
-    def from_pretrained(cls, model_dir: Path) -> Self: ...
+    def from_pretrained(cls, model_dir: Path, dtype: str = "auto") -> Self:
+        """The family for the checkpoint; `dtype` is the engine's (for any computation the family runs itself)."""
+        ...
 
     @property
     def supports_translation(self) -> bool: ...

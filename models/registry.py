@@ -48,6 +48,6 @@ def family_of(model_dir: Path) -> type[TranscriptionModel]:
     return family
 
 
-def load_model(model_dir: Path) -> TranscriptionModel:
+def load_model(model_dir: Path, dtype: str = "auto") -> TranscriptionModel:
     """The registry's model object for the checkpoint in `model_dir`."""
-    return family_of(model_dir).from_pretrained(model_dir)
+    return family_of(model_dir).from_pretrained(model_dir, dtype)

@@ -87,7 +87,8 @@ def _options(params: TranscriptionParams) -> DecodeOptions:
         temperature=params.temperature,
         candidate_languages=params.languages,
         want_logprobs=params.include_logprobs,
-        word_timestamps="word" in params.timestamp_granularities,
+        # A stream carries text only: timing its words would be wasted work.
+        word_timestamps="word" in params.timestamp_granularities and not params.stream,
     )
 
 
@@ -128,7 +129,9 @@ async def _handle(request: Request, gateway: Gateway, task: Task) -> Response:
         raise timed_out(settings.request_timeout_s) from None
     finally:
         await resources.aclose()
-    body, media_type = render(transcript, params.response_format, params.include_logprobs)
+    body, media_type = render(
+        transcript, params.response_format, params.include_logprobs, params.timestamp_granularities
+    )
     if isinstance(body, str):
         return PlainTextResponse(body, media_type=media_type)
     return JSONResponse(body)

@@ -29,6 +29,7 @@ from models.interface import (
     UsageKind,
 )
 from models.languages import LANGUAGES, normalise_language, shown
+from models.whisper.aligner import Aligner
 from models.whisper.loops import looped
 from models.whisper.reading import (
     NO_SPEECH_THRESHOLD,
@@ -39,6 +40,7 @@ from models.whisper.reading import (
     read_window,
 )
 from models.whisper.vocab import WhisperVocab, compression_ratio, load_tokenizer
+from models.whisper.words import attach_words, snap_to_sound, split_words, time_words
 
 SECONDS_PER_TIMESTAMP = 0.02
 MAX_INITIAL_TIMESTAMP_S = 1.0
@@ -93,17 +95,19 @@ class WhisperModel:
         }
         self.sample_rate = 16_000
         self.chunk_length_s = 30.0
+        # Word timestamps need the checkpoint's alignment heads (set by `from_pretrained`).
+        self.aligner: Aligner | None = None
 
     @classmethod
-    def from_pretrained(cls, model_dir: Path) -> WhisperModel:
-        model = cls(
-            load_tokenizer(model_dir),
-            read_json(model_dir / "config.json"),
-            read_json(model_dir / "generation_config.json"),
-        )
+    def from_pretrained(cls, model_dir: Path, dtype: str = "auto") -> WhisperModel:
+        config = read_json(model_dir / "config.json")
+        generation = read_json(model_dir / "generation_config.json")
+        model = cls(load_tokenizer(model_dir), config, generation)
         extractor = feature_extractor_config(model_dir)
         model.sample_rate = int(extractor.get("sampling_rate", 16_000))
         model.chunk_length_s = float(extractor.get("chunk_length", 30))
+        if heads := generation.get("alignment_heads"):
+            model.aligner = Aligner(model_dir, heads, dtype, config.get("torch_dtype") or config.get("dtype"))
         return model
 
     # -- capabilities -------------------------------------------------------------------------
@@ -163,9 +167,10 @@ class WhisperModel:
                 param="model",
                 code="translation_not_supported",
             )
-        if options.word_timestamps:
+        if options.word_timestamps and self.aligner is None:
             raise ModelInputError(
-                "word timestamps are not supported by this server yet; use timestamp_granularities[]=segment",
+                "this checkpoint names no alignment heads (generation_config.json `alignment_heads`), "
+                "so it cannot time words; use timestamp_granularities[]=segment",
                 param="timestamp_granularities",
                 code="unsupported_granularity",
             )
@@ -192,11 +197,29 @@ class WhisperModel:
         stt = self.get_speech_to_text_config(options.task)
         window = Window(piece, 0, len(piece.samples))
         segments, input_tokens, output_tokens = await read_window(self, window, options, stt, calls)
+        if options.word_timestamps:
+            segments = await self.timed_words(piece, segments, options)
         if emit is not None:
             # A window's text is final only once its fallback and re-reads are done.
             logprobs = tuple(lp for s in segments for lp in s.logprobs) if options.want_logprobs else ()
             emit(TextDelta("".join(s.text for s in segments), logprobs))
         return Reading(segments=segments, input_tokens=input_tokens, output_tokens=output_tokens)
+
+    async def timed_words(self, piece: Piece, segments: list[Segment], options: DecodeOptions) -> list[Segment]:
+        """The piece's segments with their words timed, aligned as one window as the reference does."""
+        text = [t for s in segments for t in s.tokens]
+        if self.aligner is None or not text:
+            return segments
+        eot = self.vocab.eot
+        prefix = [*self.decoder_prompt(options.language, options.task, None), self.vocab.no_timestamps]
+        starts = await self.aligner.token_starts(piece.samples, prefix, text, eot)
+        words, groups = split_words([*text, eot], self._decode_raw, eot, options.language)
+        timed = time_words(words, groups, starts)
+        snap_to_sound(timed, piece.samples, piece.sample_rate)
+        return attach_words(segments, timed, piece.offset_s, piece.offset_s)
+
+    def _decode_raw(self, token_ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(token_ids), skip_special_tokens=False)
 
     # -- prompts ------------------------------------------------------------------------------
     def _prompt_ids(self, prompt: str | None) -> list[int]:

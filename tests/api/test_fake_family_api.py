@@ -49,7 +49,7 @@ class FakeFamily:
         self.prepared = 0
 
     @classmethod
-    def from_pretrained(cls, model_dir: Path) -> Self:
+    def from_pretrained(cls, model_dir: Path, dtype: str = "auto") -> Self:
         return cls()
 
     @property

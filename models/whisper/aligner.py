@@ -1,0 +1,133 @@
+"""Token times for decoded windows: the alignment heads' cross-attention, from transformers on the same weights.
+
+vLLM does not expose attention, so for requests that ask for word timestamps the window's audio
+and its decoded text run once more through transformers' Whisper (loaded on first use), as
+OpenAI's reference does after decoding. Jobs of concurrent windows are run together, in one
+worker thread: the event loop never waits on PyTorch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.compute import device, torch_dtype
+from models.whisper.timing import token_times
+
+log = logging.getLogger("speech_gateway.whisper.aligner")
+
+# Windows run in one forward pass (on a CPU a larger batch saves nothing; on a GPU it does).
+MAX_BATCH = 8
+
+
+@dataclass
+class Job:
+    """One window: its audio, the decoder input (prefix, text tokens, end-of-text) and where the text starts."""
+
+    samples: np.ndarray
+    token_ids: list[int]
+    prefix: int
+    future: asyncio.Future[np.ndarray] = field(repr=False)
+
+
+class Aligner:
+    """Token times of decoded windows, computed off the event loop, batched across windows."""
+
+    def __init__(self, model_dir: Path, heads: Sequence[tuple[int, int]], dtype: str, checkpoint_dtype: str | None):
+        self.model_dir = model_dir
+        self.heads = [(int(layer), int(head)) for layer, head in heads]
+        self._dtype = dtype
+        self._checkpoint_dtype = checkpoint_dtype
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="align")
+        self._load_lock = threading.Lock()
+        self._model: Any = None
+        self._extractor: Any = None
+        self._queue: list[Job] = []
+        self._runner: asyncio.Task[None] | None = None
+
+    async def token_starts(
+        self, samples: np.ndarray, prefix: Sequence[int], text: Sequence[int], eot: int
+    ) -> np.ndarray:
+        """Seconds into `samples` at which each text token, then end-of-text, begins."""
+        loop = asyncio.get_running_loop()
+        job = Job(samples, [*prefix, *text, eot], len(prefix), loop.create_future())
+        self._queue.append(job)
+        if self._runner is None or self._runner.done():
+            self._runner = asyncio.create_task(self._drain())
+        return await job.future
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._queue:
+            batch = [job for job in self._queue[:MAX_BATCH] if not job.future.done()]
+            del self._queue[:MAX_BATCH]
+            if not batch:
+                continue
+            try:
+                results = await loop.run_in_executor(self._executor, self._run, batch)
+            except Exception as error:  # the requests that asked fail; the server goes on
+                log.exception("word alignment failed")
+                for job in batch:
+                    if not job.future.done():
+                        job.future.set_exception(error)
+                continue
+            for job, result in zip(batch, results, strict=True):
+                if not job.future.done():
+                    job.future.set_result(result)
+
+    # -- in the worker thread -------------------------------------------------------------------
+    def _load(self) -> None:
+        with self._load_lock:
+            if self._model is not None:
+                return
+            from transformers import WhisperFeatureExtractor, WhisperForConditionalGeneration
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+            dtype = torch_dtype(self._dtype, self._checkpoint_dtype)
+            model = WhisperForConditionalGeneration.from_pretrained(
+                str(self.model_dir), dtype=dtype, attn_implementation="eager"
+            )
+            self._model = model.model.eval().to(device())
+            self._extractor = WhisperFeatureExtractor.from_pretrained(str(self.model_dir))
+            log.info("word alignment model loaded (%s, %s)", dtype, device())
+
+    def _run(self, batch: list[Job]) -> list[np.ndarray]:
+        import torch
+
+        self._load()
+        model = self._model
+        features = self._extractor(
+            [job.samples for job in batch], sampling_rate=self._extractor.sampling_rate, return_tensors="pt"
+        ).input_features
+        longest = max(len(job.token_ids) for job in batch)
+        # Padding after the end-of-text changes nothing before it: the decoder is causal.
+        ids = torch.tensor([job.token_ids + [job.token_ids[-1]] * (longest - len(job.token_ids)) for job in batch])
+        wanted = sorted({layer for layer, _ in self.heads})
+        with torch.inference_mode():
+            out = model(
+                input_features=features.to(model.device, model.dtype),
+                decoder_input_ids=ids.to(model.device),
+                output_attentions=True,
+            )
+            per_layer = {layer: out.cross_attentions[layer].float().cpu().numpy() for layer in wanted}
+        hop = self._extractor.hop_length
+        results = []
+        for b, job in enumerate(batch):
+            positions = slice(0, len(job.token_ids))
+            attention = np.stack([per_layer[layer][b, head, positions] for layer, head in self.heads])
+            # Rows from the last prefix token (it predicts the first text token) to the last text token.
+            rows = slice(job.prefix - 1, len(job.token_ids) - 1)
+            results.append(token_times(attention, len(job.samples) // hop, rows))
+        return results
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
