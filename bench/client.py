@@ -32,10 +32,16 @@ def _error(response: httpx.Response) -> str:
     return f"HTTP {response.status_code}: {' '.join(message.split())[:80]}"
 
 
-def request(url: str, path: Path, response_format: str = "json") -> Reply:
-    """One transcription of `path` in English; failures come back as `Reply.error`, never raised."""
-    data = {"model": SERVED_NAME, "language": "en", "response_format": response_format}
-    if response_format == "verbose_json":
+def request(url: str, path: Path, response_format: str = "json", words: bool = False) -> Reply:
+    """One transcription of `path` in English; failures come back as `Reply.error`, never raised.
+
+    `words` asks for verbose_json with word and segment timestamps, whatever `response_format` says.
+    """
+    data: dict[str, str | list[str]] = {"model": SERVED_NAME, "language": "en", "response_format": response_format}
+    if words:
+        response_format = data["response_format"] = "verbose_json"
+        data["timestamp_granularities[]"] = ["segment", "word"]
+    elif response_format == "verbose_json":
         data["timestamp_granularities[]"] = "segment"
     started = time.perf_counter()
     try:
@@ -55,13 +61,13 @@ def request(url: str, path: Path, response_format: str = "json") -> Reply:
     return Reply(str(body.get("text", "")), latency, starts)
 
 
-def _once(url: str, workload: Workload) -> tuple[float, list[Reply]]:
+def _once(url: str, workload: Workload, words: bool) -> tuple[float, list[Reply]]:
     started = time.perf_counter()
     if workload.concurrent:
         with ThreadPoolExecutor(len(workload.files)) as pool:
-            replies = list(pool.map(lambda f: request(url, f), workload.files))
+            replies = list(pool.map(lambda f: request(url, f, words=words), workload.files))
     else:
-        replies = [request(url, f) for f in workload.files]
+        replies = [request(url, f, words=words) for f in workload.files]
     return time.perf_counter() - started, replies
 
 
@@ -76,11 +82,12 @@ def _segments(url: str, workload: Workload, outcome: Outcome) -> None:
     outcome.segment_starts = starts
 
 
-def run_http(url: str, workload: Workload, reps: int) -> Outcome:
-    """`reps` timed passes (json), then, where onsets are scored, one untimed verbose_json pass."""
+def run_http(url: str, workload: Workload, reps: int, words: bool = False) -> Outcome:
+    """`reps` timed passes (json, or verbose_json with words), then, where onsets are scored, one
+    untimed verbose_json pass."""
     outcome = Outcome()
     for _ in range(reps):
-        wall, replies = _once(url, workload)
+        wall, replies = _once(url, workload, words)
         outcome.walls.append(wall)
         outcome.latencies += [r.latency for r in replies]
         outcome.failures += [r.error for r in replies if r.error]

@@ -28,7 +28,9 @@ from bench.outcome import Outcome, Scores, failed, score
 from bench.servers import STARTERS, ServerConfig, StartFailure
 from bench.workloads import KEYS, Workload, build
 
-SYSTEMS = ["ours", "vllm", "vllm-shipped", "fw-float32", "fw-int8"]
+SYSTEMS = ["ours", "ours-words", "vllm", "vllm-shipped", "fw-float32", "fw-int8"]
+# Systems whose requests ask for word timestamps (ours / ours-words is what words cost).
+WORD_SYSTEMS = {"ours-words"}
 
 
 def _words(values: list[str]) -> list[str]:
@@ -68,7 +70,7 @@ def serve_and_measure(key: str, config: ServerConfig, workloads: list[Workload],
         if error := warm_up(server.url, shortest):
             print(f"  {key}: warm-up request failed: {error}", flush=True)
         for workload in workloads:
-            outcomes[workload.key] = run_http(server.url, workload, reps)
+            outcomes[workload.key] = run_http(server.url, workload, reps, words=key in WORD_SYSTEMS)
             print(report.line(key, workload, score(workload, outcomes[workload.key])), flush=True)
     finally:
         server.stop()

@@ -120,6 +120,7 @@ def vllm_shipped(config: ServerConfig) -> Server:
 
 STARTERS: dict[str, Callable[[ServerConfig], Server]] = {
     "ours": ours,
+    "ours-words": ours,
     "vllm": vllm_tuned,
     "vllm-shipped": vllm_shipped,
 }

@@ -216,6 +216,7 @@ def test_ratio_table_and_markdown(tmp_path: Path) -> None:
 def test_options_take_lists_and_refuse_unknown_systems() -> None:
     args = parse_args(["--only", "ours,fw-int8", "--workloads", "real", "pauses"])
     assert (args.only, args.workloads, args.reps) == (["ours", "fw-int8"], ["real", "pauses"], 2)
+    assert parse_args(["--only", "ours", "ours-words"]).only == ["ours", "ours-words"]
     with pytest.raises(SystemExit):
         parse_args(["--only", "whisper.cpp"])
 
