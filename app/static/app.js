@@ -46,9 +46,12 @@ function setStatus(message) {
   ui.status.textContent = message;
 }
 
-function showError(message) {
+let errorFrom = ""; // what showed the current error: "models", or "" for an action of the user
+
+function showError(message, from = "") {
   ui.error.textContent = message;
   ui.error.hidden = !message;
+  errorFrom = message ? from : "";
 }
 
 function setBusy(on) {
@@ -101,19 +104,26 @@ function headers() {
   return key ? { Authorization: `Bearer ${key}` } : {};
 }
 
+let modelsAsked = 0;
+
 async function loadModels() {
+  // Only the newest answer counts: a slow answer to an older key must not overwrite it.
+  const asked = ++modelsAsked;
+  const stale = () => asked !== modelsAsked;
   let response;
   try {
     response = await fetch("/v1/models", { headers: headers() });
   } catch (error) {
-    showError(networkMessage(error));
+    if (!stale()) showError(networkMessage(error), "models");
     return;
   }
   if (!response.ok) {
-    showError(await errorMessage(response));
+    const message = await errorMessage(response);
+    if (!stale()) showError(message, "models");
     return;
   }
   const body = await response.json();
+  if (stale()) return;
   const previous = ui.model.value;
   ui.model.replaceChildren(
     ...(body.data || []).map((card) => {
@@ -124,7 +134,7 @@ async function loadModels() {
   );
   if (previous && [...ui.model.options].some((o) => o.value === previous)) ui.model.value = previous;
   ui.model.dataset.loaded = "true";
-  showError("");
+  if (errorFrom === "models") showError(""); // the list's own earlier failure, not a transcription's
 }
 
 /* ---------- results ---------- */
