@@ -1,8 +1,9 @@
 """Turns in a live stream: where speech starts and stops, found by the speech detector as audio arrives.
 
-The detector runs at 16 kHz on 32 ms frames. Each call reads only the new whole frames plus a
-bounded stretch of earlier audio for context (the detector keeps no state between calls), so the
-cost per second of audio stays the same however long the session runs.
+The detector runs at 16 kHz on 32 ms frames. It is asked about new frames in blocks of
+`BLOCK_FRAMES`, each call reading the block plus a fixed stretch of earlier audio for context (the
+detector keeps no state between calls): the cost per second of audio stays the same however long
+the session runs, and every call has the same shape (TorchScript re-plans for new shapes).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from app.vad import RATE as DETECTOR_RATE
 
 FRAME_IN = FRAME * RATE // DETECTOR_RATE  # one detector frame in input samples (768 at 24 kHz)
 CONTEXT_FRAMES = 32  # about 1 s of earlier audio re-read before the new frames
+BLOCK_FRAMES = 4  # new frames judged per call: turns are found within 128 ms of the audio arriving
 
 
 @dataclass(frozen=True)
@@ -47,17 +49,22 @@ class TurnDetector:
         """The turns the new audio completes."""
         self._audio = np.concatenate([self._audio, self._resampler.resample_chunk(samples)])
         available = self._first + len(self._audio) // FRAME
-        if available <= self._done:
-            return []
-        start = max(self._first, self._done - CONTEXT_FRAMES)
-        window = self._audio[(start - self._first) * FRAME : (available - self._first) * FRAME]
-        probabilities = self.detector.probabilities(window)[self._done - start :]
-        turns = [turn for i, p in enumerate(probabilities) if (turn := self._step(self._done + i, float(p)))]
-        self._done = available
+        turns: list[Turn] = []
+        while available - self._done >= BLOCK_FRAMES:
+            window = self._frames(self._done - CONTEXT_FRAMES, self._done + BLOCK_FRAMES)
+            probabilities = self.detector.probabilities(window)[CONTEXT_FRAMES:]
+            turns += [turn for i, p in enumerate(probabilities) if (turn := self._step(self._done + i, float(p)))]
+            self._done += BLOCK_FRAMES
         keep = max(self._first, self._done - CONTEXT_FRAMES)
         self._audio = self._audio[(keep - self._first) * FRAME :]
         self._first = keep
         return turns
+
+    def _frames(self, start: int, end: int) -> np.ndarray:
+        """16 kHz audio of frames `start` to `end`; silence before the stream began."""
+        lead = max(0, self._first - start) * FRAME
+        body = self._audio[max(0, start - self._first) * FRAME : (end - self._first) * FRAME]
+        return np.concatenate([np.zeros(lead, dtype=np.float32), body]) if lead else body
 
     def interrupt(self) -> None:
         """Forget the speech in progress (the buffer was cleared)."""

@@ -14,6 +14,7 @@ import pytest
 from app.realtime.events import EventError, SessionConfig, TurnDetection
 from app.realtime.items import Transcriptions
 from app.realtime.session import Commit, Session
+from app.realtime.turns import BLOCK_FRAMES, CONTEXT_FRAMES
 from app.vad import FRAME
 
 RATE = 24_000
@@ -173,3 +174,18 @@ async def test_completions_go_out_in_commit_order_and_close_cancels() -> None:
 def test_created_event_shows_the_session(turns: TurnDetection | None) -> None:
     created = session(turns).created()
     assert created["type"] == "session.created" and created["session"]["type"] == "transcription"
+
+
+def test_the_detector_reads_windows_of_one_size_and_each_frame_once() -> None:
+    sizes: list[int] = []
+
+    class Recording(LoudFrames):
+        def probabilities(self, samples: np.ndarray) -> np.ndarray:
+            sizes.append(len(samples))
+            return super().probabilities(samples)
+
+    s = Session(SessionConfig("m"), Recording(), accept_all, 30)
+    stream(s, np.concatenate([silence(3), tone(1), silence(3)]), chunk_s=0.07)
+    assert set(sizes) == {(CONTEXT_FRAMES + BLOCK_FRAMES) * FRAME}
+    judged_s = len(sizes) * BLOCK_FRAMES * FRAME / 16_000
+    assert 7 - 0.2 < judged_s <= 7
