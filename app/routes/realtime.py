@@ -12,11 +12,13 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+import numpy as np
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
+from app.audio import Audio, resample
 from app.auth import key_matches
-from app.realtime.events import EventError, SessionConfig, error_event
+from app.realtime.events import RATE, EventError, SessionConfig, error_event
 from app.realtime.items import Transcriptions, transcribe
 from app.realtime.session import Commit, Session
 from app.state import Gateway, Runtime
@@ -121,12 +123,14 @@ def build_router(settings: Settings) -> APIRouter:
             return
         assert gateway.runtime is not None
         sessions.open += 1
+        log.info("realtime session opened (%d open)", sessions.open)
         try:
             await _serve(websocket, gateway, gateway.runtime)
         except WebSocketDisconnect:
             pass
         finally:
             sessions.open -= 1
+            log.info("realtime session closed (%d open)", sessions.open)
 
     return router
 
@@ -152,11 +156,15 @@ async def _serve(websocket: WebSocket, gateway: Gateway, runtime: Runtime) -> No
         )
 
     items = Transcriptions(run, send)
+    # The resampler loads its filters on first use (about 1.5 s): not in the way of the first turn.
+    rate = runtime.model.get_speech_to_text_config("transcribe").sample_rate
+    warm = asyncio.create_task(asyncio.to_thread(resample, Audio(np.zeros(RATE // 10, dtype=np.float32), RATE), rate))
     try:
         await send(session.created())
         await _loop(websocket, session, items, send, settings)
     finally:
         await items.close()
+        await warm
 
 
 async def _loop(websocket: WebSocket, session: Session, items: Transcriptions, send: Any, settings: Settings) -> None:

@@ -23,10 +23,10 @@ from tests.api.conftest import ScriptedEngine
 URL = "/v1/realtime?intent=transcription"
 
 
-def serve(model: WhisperModel, **overrides: Any) -> TestClient:
+def serve(model: WhisperModel, engine: ScriptedEngine | None = None, **overrides: Any) -> TestClient:
     async def runtime(s: Settings) -> Runtime:
-        engine = ScriptedEngine(model)
-        return Runtime(s, model, engine, Transcriber(model, engine, vad=LoudnessVad()), "whisper-base")
+        scripted = engine or ScriptedEngine(model)
+        return Runtime(s, model, scripted, Transcriber(model, scripted, vad=LoudnessVad()), "whisper-base")
 
     return TestClient(create_app(load_settings({}, **overrides), runtime))
 
@@ -100,3 +100,32 @@ def test_idle_sessions_are_closed(whisper_base: WhisperModel) -> None:
     with serve(whisper_base, realtime_idle_timeout_s=0.2) as client, client.websocket_connect(URL) as ws:
         ws.receive_json()
         assert ws.receive_json()["error"]["code"] == "idle_timeout"
+
+
+def test_a_failed_item_is_told_without_internals_and_the_session_goes_on(whisper_base: WhisperModel) -> None:
+    engine = ScriptedEngine(whisper_base)
+    working = engine.generate
+
+    async def broken(request: Any, request_id: str) -> Any:
+        raise RuntimeError("/secret/path exploded")
+
+    engine.generate = broken  # type: ignore[method-assign]
+    with serve(whisper_base, engine) as client, client.websocket_connect(URL) as ws:
+        ws.receive_json()
+        update = {"type": "session.update", "session": {"audio": {"input": {"turn_detection": None}}}}
+        ws.send_text(json.dumps(update))
+        ws.receive_json()
+        outcomes = []
+        for _ in range(2):
+            ws.send_text(json.dumps({"type": "input_audio_buffer.append", "audio": pcm(1.0)}))
+            ws.send_text(json.dumps({"type": "input_audio_buffer.commit"}))
+            assert ws.receive_json()["type"] == "input_audio_buffer.committed"
+            event = ws.receive_json()
+            while not event["type"].endswith((".failed", ".completed")):
+                event = ws.receive_json()
+            outcomes.append(event)
+            engine.generate = working  # type: ignore[method-assign]
+    failed, completed = outcomes
+    assert failed["type"] == "conversation.item.input_audio_transcription.failed"
+    assert failed["error"]["code"] == "internal_error" and "secret" not in json.dumps(failed)
+    assert "Window of 1 seconds" in completed["transcript"]
