@@ -24,6 +24,9 @@ def main() -> None:
         log_config=None,
         # On SIGTERM: stop accepting, let requests in flight finish, then stop the engine.
         timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s),
+        # uvicorn's own cap (16 MiB by default) must not undercut the realtime setting; the
+        # session answers an oversized event itself, with an error event.
+        ws_max_size=max(16 * 1024 * 1024, 2 * math.ceil(settings.realtime_max_message_mb * 1024 * 1024)),
     )
 
 

@@ -42,6 +42,9 @@ class Metrics:
         )
         self.in_flight = Gauge("speech_gateway_requests_in_flight", "Audio requests being processed", registry=r)
         self.waiting = Gauge("speech_gateway_requests_waiting", "Audio requests waiting for a slot", registry=r)
+        self.realtime_sessions = Gauge(
+            "speech_gateway_realtime_sessions", "Realtime WebSocket sessions open", registry=r
+        )
         self.engine_requests = Gauge(
             "speech_gateway_engine_requests", "Engine requests not yet finished (the engine's queue)", registry=r
         )

@@ -123,6 +123,7 @@ def build_router(settings: Settings) -> APIRouter:
             return
         assert gateway.runtime is not None
         sessions.open += 1
+        gateway.metrics.realtime_sessions.set(sessions.open)
         log.info("realtime session opened (%d open)", sessions.open)
         try:
             await _serve(websocket, gateway, gateway.runtime)
@@ -130,6 +131,7 @@ def build_router(settings: Settings) -> APIRouter:
             pass
         finally:
             sessions.open -= 1
+            gateway.metrics.realtime_sessions.set(sessions.open)
             log.info("realtime session closed (%d open)", sessions.open)
 
     return router

@@ -70,6 +70,7 @@ def test_sessions_past_the_limit_are_refused(whisper_base: WhisperModel) -> None
         assert first.receive_json()["type"] == "session.created"
         with client.websocket_connect(URL) as second:
             assert second.receive_json()["error"]["code"] == "session_limit_reached"
+        assert "speech_gateway_realtime_sessions 1.0" in client.get("/metrics").text
 
 
 def test_a_committed_item_is_transcribed(whisper_base: WhisperModel) -> None:
