@@ -220,9 +220,14 @@ function uploadForm() {
   return form;
 }
 
-async function sendFile() {
-  if (!ui.file.files.length) return;
+/** The models list, loaded if it is not yet; false (its error shown) when there is none. */
+async function haveModel() {
   if (!ui.model.value) await loadModels();
+  return Boolean(ui.model.value);
+}
+
+async function sendFile() {
+  if (!ui.file.files.length || !(await haveModel())) return;
   showError("");
   clearResult();
   const endpoint = ui.task.value === "translate" ? "/v1/audio/translations" : "/v1/audio/transcriptions";
@@ -361,8 +366,7 @@ function showItems(items) {
 }
 
 async function startMic() {
-  if (mic) return;
-  if (!ui.model.value) await loadModels();
+  if (mic || !(await haveModel())) return;
   showError("");
   clearResult();
   ui.micStart.disabled = true;
@@ -373,9 +377,12 @@ async function startMic() {
     apiKey: apiKey(),
     onItems: showItems,
     onListening: setListening,
-    onError: (message) => showError(`Realtime: ${message}`),
+    onError: (message, error) => showError(realtimeMessage(message, error)),
     onClosed: ({ code, reason, expected }) => {
-      if (!expected) showError(`The realtime connection closed (${code}${reason ? `: ${reason}` : ""}).`);
+      // An error event usually came first and says more than the close code.
+      if (!expected && ui.error.hidden) {
+        showError(`The realtime connection closed (${code}${reason ? `: ${reason}` : ""}).`);
+      }
       finishMic();
     },
   });
@@ -389,8 +396,18 @@ async function startMic() {
     ui.micStart.disabled = false;
     setListening("off");
     setStatus("");
-    showError(await micFailure(error));
+    // A refusal the server explained (an error event) stays; otherwise say what failed.
+    if (ui.error.hidden) showError(await micFailure(error));
   }
+}
+
+function realtimeMessage(message, error) {
+  const code = error && error.code;
+  if (code === "invalid_api_key" || code === "missing_api_key") {
+    return `The server refused the API key: ${message} Enter a valid key in the API key field.`;
+  }
+  if (error && error.type === "rate_limit_error") return `The server is busy: ${message}`;
+  return `Realtime: ${message}`;
 }
 
 async function micFailure(error) {

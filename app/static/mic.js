@@ -59,7 +59,7 @@ export function realtimeUrl(location) {
 
 /**
  * One recording: opens the socket, configures the session, streams audio, and collects
- * transcripts per item. Callbacks: onItems(items), onListening(state), onError(message), onClosed(info).
+ * transcripts per item. Callbacks: onItems(items), onListening(state), onError(message, error), onClosed(info).
  */
 export class MicSession {
   constructor({ model, language, apiKey, onItems, onListening, onError, onClosed }) {
@@ -229,11 +229,11 @@ export class MicSession {
         break;
       case "conversation.item.input_audio_transcription.failed":
         if (id) this.pending.delete(id);
-        this.onError((event.error && event.error.message) || "The transcription of a turn failed.");
+        this.onError((event.error && event.error.message) || "The transcription of a turn failed.", event.error);
         break;
       case "error":
         if (this.stopping) this.awaitingCommit = false;
-        this.onError((event.error && event.error.message) || "The server reported an error.");
+        this.onError((event.error && event.error.message) || "The server reported an error.", event.error);
         break;
       default:
         break;

@@ -272,7 +272,7 @@ def keyed_server(whisper_base: Any) -> Iterator[str]:
 
     app = create_app(load_settings({}, api_key=[KEY]), runtime)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="none"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
@@ -316,6 +316,14 @@ def test_a_wrong_api_key_is_told_and_the_right_one_works(keyed_server: str, page
     assert _wait_models(page)[0] == "scripted"
     assert page.is_hidden("#error")
     assert page.evaluate("localStorage.getItem('speech-gateway.api-key')") == KEY
+
+    # The Realtime socket with a wrong key: the server's error event is told, the button comes back.
+    page.evaluate("document.getElementById('api-key').value = 'wrong-key'")  # no change event: models stay
+    page.click("#mic-start")
+    assert "Enter a valid key" in _error_text(page, "The server refused the API key: Incorrect API key provided.")
+    page.wait_for_function("() => !document.getElementById('mic-start').disabled")
+    assert page.get_attribute("#listening", "data-state") == "off"
+    page.fill("#api-key", KEY)
 
     # A file the server cannot read: its 400 message is shown.
     junk = tmp_path / "notes.wav"
