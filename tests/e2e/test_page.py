@@ -51,11 +51,20 @@ SRT_BLOCK = re.compile(
 TIME_CELL = re.compile(r"^\d+:\d\d\.\d\d$")
 
 
-def _require_chromium() -> None:
+def _require_browser() -> None:
+    """Chromium and Playwright, which `make install-dev` installs: outside CI their absence skips."""
+    missing = []
     if not CHROMIUM.exists():
+        missing.append(f"{CHROMIUM} (Debian package chromium)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing.append("the Python package playwright (the dev extra)")
+    if missing:
+        message = f"missing for the page tests: {', '.join(missing)}; `make install-dev` installs them"
         if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing; `make install-dev` installs it with apt-get (package chromium)")
-        pytest.skip(f"{CHROMIUM} is missing: `apt-get install chromium` (or `make install-dev`) to run the page tests")
+            pytest.fail(message)
+        pytest.skip(message)
 
 
 @pytest.fixture(scope="session")
@@ -71,7 +80,7 @@ def mic_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def browser(mic_wav: Path) -> Iterator[Any]:
-    _require_chromium()
+    _require_browser()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
