@@ -97,7 +97,7 @@ def bad_cases(speech: np.ndarray) -> list[Case]:
         Case("unknown response_format", 400, good, {**model, "response_format": "docx"}, param="response_format"),
         Case("unknown granularity", 400, good, {**model, "response_format": "verbose_json", "timestamp_granularities[]": "syllable"}, param="timestamp_granularities"),
         Case("granularity without verbose_json", 400, good, {**model, "timestamp_granularities[]": "segment"}, param="timestamp_granularities"),
-        Case("word granularity", 400, good, {**model, "response_format": "verbose_json", "timestamp_granularities[]": "word"}, param="timestamp_granularities"),
+        Case("word granularity with srt", 400, good, {**model, "response_format": "srt", "timestamp_granularities[]": "word"}, param="timestamp_granularities"),
         Case("stream is not a boolean", 400, good, {**model, "stream": "perhaps"}, param="stream"),
         Case("non-UTF-8 prompt", 400, raw=multipart([("model", b"whisper-1", None), ("prompt", b"caf\xe9 \xff", None), ("file", good, "a.wav")])),
         Case("non-UTF-8 language", 400, raw=multipart([("model", b"whisper-1", None), ("language", b"\xff\xfe", None), ("file", good, "a.wav")])),
