@@ -78,7 +78,9 @@ def mic_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_wav(tmp_path_factory.mktemp("mic") / "mic.wav", 0.8 * samples, rate=MIC_RATE)
 
 
-@pytest.fixture(scope="session")
+# Module-scoped: sync Playwright runs an event loop in this thread until it exits, and the async
+# tests of later modules need the thread's loop free.
+@pytest.fixture(scope="module")
 def browser(mic_wav: Path) -> Iterator[Any]:
     _require_browser()
     from playwright.sync_api import sync_playwright
