@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -22,6 +23,8 @@ from config import Settings
 
 log = logging.getLogger("speech_gateway")
 
+WARM_UP_TIMEOUT_S = 120
+
 RuntimeFactory = Callable[[Settings], Awaitable[Runtime]]
 
 
@@ -34,7 +37,7 @@ async def build_runtime(settings: Settings) -> Runtime:
     source = await asyncio.to_thread(resolve, settings.model, settings.cache_dir)
     model = await asyncio.to_thread(load_model, source.directory, settings.dtype)
     engine = await asyncio.to_thread(VllmEngine.start, settings, source.directory, model.engine_args())
-    return Runtime(
+    runtime = Runtime(
         settings=settings,
         model=model,
         engine=engine,
@@ -47,6 +50,21 @@ async def build_runtime(settings: Settings) -> Runtime:
         ),
         served_name=settings.served_model_name or source.default_name,
     )
+    await warm_up(runtime.transcriber)
+    return runtime
+
+
+async def warm_up(transcriber: Transcriber) -> None:
+    """One small request through everything before the server takes clients; a failure only
+    leaves the first client waiting longer."""
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(WARM_UP_TIMEOUT_S):
+            await transcriber.warm_up()
+    except Exception:
+        log.warning("the warm-up failed; the first request will be slower", exc_info=True)
+    else:
+        log.info("warmed up in %.1f s", time.perf_counter() - started)
 
 
 def create_app(settings: Settings, runtime_factory: RuntimeFactory = build_runtime) -> FastAPI:

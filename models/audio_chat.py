@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from contextlib import aclosing
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -33,7 +34,7 @@ from models.interface import (
     UsageKind,
 )
 from models.languages import LANGUAGES, normalise_language, shown
-from models.signal import is_silent
+from models.signal import is_silent, quiet_noise
 
 # Tokens one piece may produce: 30 s of fast speech is about 120 tokens.
 MAX_NEW_TOKENS = 448
@@ -206,6 +207,10 @@ class AudioChatFamily:
 
     async def prepare(self, pieces: Sequence[Piece], options: DecodeOptions, calls: EngineCalls) -> DecodeOptions:
         return options
+
+    async def warm_up(self, calls: EngineCalls) -> None:
+        piece = Piece(0, quiet_noise(1.0, self.sample_rate), self.sample_rate, 0.0, True)
+        await calls.generate(replace(self.generation_request(piece, DecodeOptions()), max_tokens=2), "warmup")
 
     async def read(self, piece: Piece, options: DecodeOptions, calls: EngineCalls, emit: Emit | None = None) -> Reading:
         if is_silent(piece.samples):

@@ -240,3 +240,8 @@ class TranscriptionModel(Protocol):
     async def read(self, piece: Piece, options: DecodeOptions, calls: EngineCalls, emit: Emit | None = None) -> Reading:
         """Read one piece; `emit` (streams only) receives text as soon as it is final."""
         ...
+
+    async def warm_up(self, calls: EngineCalls) -> None:
+        """One short engine request of the family's usual shape, so that the engine builds its
+        kernels before the first client waits for them."""
+        ...

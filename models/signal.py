@@ -21,6 +21,11 @@ def is_silent(samples: np.ndarray, threshold_dbfs: float = -60.0) -> bool:
     return loudest < 10 ** (threshold_dbfs / 20)
 
 
+def quiet_noise(seconds: float, rate: int) -> np.ndarray:
+    """Faint white noise (-40 dBFS), the same every time: audio for warming up, never taken for silence."""
+    return np.random.default_rng(0).normal(scale=0.01, size=int(seconds * rate)).astype(np.float32)
+
+
 FRAME = 400  # 25 ms at 16 kHz
 HOP = 160  # 10 ms
 

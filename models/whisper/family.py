@@ -29,6 +29,7 @@ from models.interface import (
     UsageKind,
 )
 from models.languages import LANGUAGES, normalise_language, shown
+from models.signal import quiet_noise
 from models.whisper.aligner import Aligner
 from models.whisper.loops import looped
 from models.whisper.reading import (
@@ -56,6 +57,8 @@ REPETITION_PENALTY = 10.0
 NO_SPEECH_TOP_K = 20
 # Enough for language detection over every Whisper language plus <|nospeech|>.
 MAX_LOGPROBS = 128
+# A warm-up reading: enough steps to build the decoder's kernels, too few to cost anything.
+WARM_UP_TOKENS = 4
 # Where the engine process finds the timestamp rule (see `rules.py`).
 LOGITS_RULE = "models.whisper.rules:build_rule"
 
@@ -204,6 +207,12 @@ class WhisperModel:
             logprobs = tuple(lp for s in segments for lp in s.logprobs) if options.want_logprobs else ()
             emit(TextDelta("".join(s.text for s in segments), logprobs))
         return Reading(segments=segments, input_tokens=input_tokens, output_tokens=output_tokens)
+
+    async def warm_up(self, calls: EngineCalls) -> None:
+        stt = self.get_speech_to_text_config("transcribe")
+        noise = quiet_noise(1.0, stt.sample_rate)
+        request = self.get_generation_prompt(noise, stt, DecodeOptions(language=self.validate_language(None)), 0.0)
+        await calls.generate(replace(request, max_tokens=WARM_UP_TOKENS), "warmup")
 
     async def timed_words(self, piece: Piece, segments: list[Segment], options: DecodeOptions) -> list[Segment]:
         """The piece's segments with their words timed, aligned as one window as the reference does."""

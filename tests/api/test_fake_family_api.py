@@ -77,6 +77,9 @@ class FakeFamily:
         self.prepared += 1
         return options
 
+    async def warm_up(self, calls: EngineCalls) -> None:
+        return None
+
     async def read(self, piece: Piece, options: DecodeOptions, calls: EngineCalls, emit: Emit | None = None) -> Reading:
         words = f"piece {piece.index} lasts {round(piece.duration)} seconds".split()
         request = GenerationRequest(prompt={"words": words, "piece": piece.index}, max_tokens=len(words))

@@ -118,5 +118,8 @@ def test_sigterm_finishes_requests_in_flight_then_stops(tiny: Server, sentences_
     messages = [e["message"] for e in events]
     answered = [i for i, m in enumerate(messages) if m.startswith("POST /v1/audio/transcriptions 200")]
     assert messages.index("stopping the engine") > answered[-1], "the engine stopped before the request finished"
+    # The engine was warmed up before the server took its first client.
+    warmed = [i for i, m in enumerate(messages) if m.startswith("warmed up in")]
+    assert warmed and warmed[0] < answered[0]
     access = next(e for e in events if e["logger"] == "speech_gateway.access")
     assert {"request_id", "status", "duration_ms", "method", "path"} <= set(access)
