@@ -9,9 +9,10 @@ worker thread: the event loop never waits on PyTorch.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from models.compute import device, torch_dtype
-from models.whisper.timing import token_times
+from models.whisper.timing import alignment_matrix, dtw, token_times
 
 log = logging.getLogger("speech_gateway.whisper.aligner")
 
@@ -99,6 +100,7 @@ class Aligner:
             _decoder_attention_in_the_open(model.decoder)
             self._model = model.eval().to(device())
             self._extractor = WhisperFeatureExtractor.from_pretrained(str(self.model_dir))
+            dtw(np.zeros((2, 2), dtype=np.float32))  # compiled here, not in a request's time
             log.info("word alignment model loaded (%s, %s)", dtype, device())
 
     def _run(self, batch: list[Job]) -> list[np.ndarray]:
@@ -107,28 +109,55 @@ class Aligner:
         self._load()
         model = self._model
         features = self._extractor(
-            [job.samples for job in batch], sampling_rate=self._extractor.sampling_rate, return_tensors="pt"
+            [job.samples for job in batch],
+            sampling_rate=self._extractor.sampling_rate,
+            return_tensors="pt",
+            device=str(model.device),  # on a GPU, the spectrograms too
         ).input_features
         longest = max(len(job.token_ids) for job in batch)
         # Padding after the end-of-text changes nothing before it: the decoder is causal.
         ids = torch.tensor([job.token_ids + [job.token_ids[-1]] * (longest - len(job.token_ids)) for job in batch])
-        wanted = sorted({layer for layer, _ in self.heads})
         with torch.inference_mode():
             encoded = model.encoder(features.to(model.device, model.dtype)).last_hidden_state
-            out = model.decoder(input_ids=ids.to(model.device), encoder_hidden_states=encoded, output_attentions=True)
-            per_layer = {layer: out.cross_attentions[layer].float().cpu().numpy() for layer in wanted}
-        hop = self._extractor.hop_length
-        results = []
-        for b, job in enumerate(batch):
-            positions = slice(0, len(job.token_ids))
-            attention = np.stack([per_layer[layer][b, head, positions] for layer, head in self.heads])
-            # Rows from the last prefix token (it predicts the first text token) to the last text token.
-            rows = slice(job.prefix - 1, len(job.token_ids) - 1)
-            results.append(token_times(attention, len(job.samples) // hop, rows))
-        return results
+            with _heads_kept(model.decoder, self.heads) as kept:
+                model.decoder(input_ids=ids.to(model.device), encoder_hidden_states=encoded)
+            hop = self._extractor.hop_length
+            matrices = []
+            for b, job in enumerate(batch):
+                attention = torch.cat([weights[b, :, : len(job.token_ids)] for weights in kept])
+                # Rows from the last prefix token (it predicts the first text token) to the last text token.
+                rows = slice(job.prefix - 1, len(job.token_ids) - 1)
+                matrices.append(alignment_matrix(attention, len(job.samples) // hop, rows))
+        return [token_times(matrix) for matrix in matrices]
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+@contextlib.contextmanager
+def _heads_kept(decoder: Any, heads: Sequence[tuple[int, int]]) -> Iterator[list[Any]]:
+    """The alignment heads' cross-attention of the next decoder pass, one tensor per layer
+    (batch, its heads, positions, frames). Only those heads are kept: asking the decoder for all
+    its attentions would hold every layer and head at once (gigabytes for large-v3 in a batch)."""
+    by_layer: dict[int, list[int]] = {}
+    for layer, head in heads:
+        by_layer.setdefault(layer, []).append(head)
+    kept: list[Any] = []
+
+    def keeper(wanted: list[int]) -> Callable[..., None]:
+        def hook(module: Any, inputs: Any, output: Any) -> None:
+            kept.append(output[1][:, wanted])
+
+        return hook
+
+    handles = [
+        decoder.layers[layer].encoder_attn.register_forward_hook(keeper(wanted)) for layer, wanted in by_layer.items()
+    ]
+    try:
+        yield kept
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 def _decoder_attention_in_the_open(decoder: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from app.carpool import _moved
 from app.formats import to_verbose_json
@@ -11,7 +12,7 @@ from app.packing import Timeline, place
 from app.transcript import Transcript
 from models.interface import Piece, Reading, Segment, Word
 from models.whisper import WhisperModel
-from models.whisper.timing import dtw, median_filter, token_times
+from models.whisper.timing import alignment_matrix, dtw, median_filter, token_times
 from models.whisper.words import (
     Timed,
     attach_words,
@@ -67,11 +68,12 @@ def test_dtw_path_is_monotonic_and_finds_the_cheap_diagonal() -> None:
 
 
 def test_median_filter_reflects_at_the_edges() -> None:
-    x = np.array([[5.0, 1, 9, 2, 8, 3, 7, 4]])
-    padded = np.pad(x, [(0, 0), (3, 3)], mode="reflect")
-    expected = [np.median(padded[0, k : k + 7]) for k in range(8)]
-    assert np.allclose(median_filter(x), [expected])
-    assert np.array_equal(median_filter(np.array([[1.0, 2.0]])), [[1.0, 2.0]])  # too short: unchanged
+    x = np.random.default_rng(3).normal(size=(3, 4, 40))
+    padded = np.pad(x, [(0, 0), (0, 0), (3, 3)], mode="reflect")
+    expected = np.median(np.lib.stride_tricks.sliding_window_view(padded, 7, axis=-1), axis=-1)
+    assert np.allclose(median_filter(torch.from_numpy(x)).numpy(), expected)
+    short = torch.tensor([[1.0, 2.0]])
+    assert torch.equal(median_filter(short), short)  # too short: unchanged
 
 
 def test_token_times_follow_attention_moving_through_the_audio() -> None:
@@ -80,7 +82,7 @@ def test_token_times_follow_attention_moving_through_the_audio() -> None:
     for position, frame in enumerate((0, 0, 10, 40, 70, 100, 120)):
         attention[:, position, frame : frame + 20] = 1.0
     attention /= attention.sum(axis=-1, keepdims=True)
-    times = token_times(attention, num_frames=300, rows=slice(2, 6))
+    times = token_times(alignment_matrix(torch.from_numpy(attention), num_frames=300, rows=slice(2, 6)))
     assert len(times) == 4 and (np.diff(times) > 0).all()
     # A row begins between the previous row's stretch and its own (the warping gives the gap to one of them).
     for time, (previous_end, own_start) in zip(times[1:], [(0.6, 0.8), (1.2, 1.4), (1.8, 2.0)], strict=True):
