@@ -78,9 +78,11 @@ class Transcriptions:
 
 
 def _failed(item_id: str, error: APIError) -> Event:
-    body = {"type": error.type, "code": error.code, "message": error.message, "param": error.param}
     return server_event(
-        "conversation.item.input_audio_transcription.failed", item_id=item_id, content_index=0, error=body
+        "conversation.item.input_audio_transcription.failed",
+        item_id=item_id,
+        content_index=0,
+        error=error.body()["error"],
     )
 
 

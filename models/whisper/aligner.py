@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -48,7 +47,6 @@ class Aligner:
         self._dtype = dtype
         self._checkpoint_dtype = checkpoint_dtype
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="align")
-        self._load_lock = threading.Lock()
         self._model: Any = None
         self._extractor: Any = None
         self._queue: list[Job] = []
@@ -86,22 +84,22 @@ class Aligner:
 
     # -- in the worker thread -------------------------------------------------------------------
     def _load(self) -> None:
-        with self._load_lock:
-            if self._model is not None:
-                return
-            from transformers import WhisperFeatureExtractor, WhisperForConditionalGeneration
-            from transformers.utils import logging as hf_logging
+        # Only the one worker thread gets here: no lock needed.
+        if self._model is not None:
+            return
+        from transformers import WhisperFeatureExtractor, WhisperForConditionalGeneration
+        from transformers.utils import logging as hf_logging
 
-            hf_logging.disable_progress_bar()
-            dtype = torch_dtype(self._dtype, self._checkpoint_dtype)
-            model = WhisperForConditionalGeneration.from_pretrained(
-                str(self.model_dir), dtype=dtype, attn_implementation="sdpa"
-            ).model
-            _decoder_attention_in_the_open(model.decoder)
-            self._model = model.eval().to(device())
-            self._extractor = WhisperFeatureExtractor.from_pretrained(str(self.model_dir))
-            dtw(np.zeros((2, 2), dtype=np.float32))  # compiled here, not in a request's time
-            log.info("word alignment model loaded (%s, %s)", dtype, device())
+        hf_logging.disable_progress_bar()
+        dtype = torch_dtype(self._dtype, self._checkpoint_dtype)
+        model = WhisperForConditionalGeneration.from_pretrained(
+            str(self.model_dir), dtype=dtype, attn_implementation="sdpa"
+        ).model
+        _decoder_attention_in_the_open(model.decoder)
+        self._model = model.eval().to(device())
+        self._extractor = WhisperFeatureExtractor.from_pretrained(str(self.model_dir))
+        dtw(np.zeros((2, 2), dtype=np.float32))  # compiled here, not in a request's time
+        log.info("word alignment model loaded (%s, %s)", dtype, self._model.device)
 
     def _run(self, batch: list[Job]) -> list[np.ndarray]:
         import torch
@@ -129,9 +127,6 @@ class Aligner:
                 rows = slice(job.prefix - 1, len(job.token_ids) - 1)
                 matrices.append(alignment_matrix(attention, len(job.samples) // hop, rows))
         return [token_times(matrix) for matrix in matrices]
-
-    def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
 
 
 @contextlib.contextmanager
