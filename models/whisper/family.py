@@ -1,4 +1,4 @@
-"""Whisper: prompts as token ids, timestamped decoding, language detection and window parsing."""
+"""Whisper: prompts as token ids, timestamped decoding and language detection (parsing: `window.py`)."""
 
 from __future__ import annotations
 
@@ -25,34 +25,20 @@ from models.interface import (
     SpeechToTextConfig,
     Task,
     TextDelta,
-    TokenLogprob,
     UsageKind,
 )
 from models.languages import LANGUAGES, normalise_language, shown
 from models.signal import quiet_noise
 from models.whisper.aligner import Aligner
-from models.whisper.loops import looped
-from models.whisper.reading import (
-    NO_SPEECH_THRESHOLD,
-    LanguageGuess,
-    Window,
-    WindowOutcome,
-    detect_language,
-    read_window,
-)
-from models.whisper.vocab import WhisperVocab, compression_ratio, load_tokenizer
+from models.whisper.reading import LanguageGuess, Window, detect_language, read_window
+from models.whisper.vocab import WhisperVocab, load_tokenizer
+from models.whisper.window import SECONDS_PER_TIMESTAMP, WindowContext, WindowOutcome, decode_text, parse_window
 from models.whisper.words import attach_words, snap_to_sound, split_words, time_words
 
-SECONDS_PER_TIMESTAMP = 0.02
 MAX_INITIAL_TIMESTAMP_S = 1.0
-# OpenAI's `transcribe()` retries a window below this average log-probability. (Its other gate,
-# a whole-window compression ratio, misfires on speech that truly repeats: see `loops.py`.)
-LOGPROB_THRESHOLD = -1.0
 FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 # Above this temperature the prompt is dropped: a prompt can itself pull the model into a loop.
 PROMPT_RESET_TEMPERATURE = 0.5
-# Ranks a looping reading below every other when all temperatures fail.
-REPETITION_PENALTY = 10.0
 # Top-k prompt logprobs requested to read P(no speech) at the start-of-transcript position.
 NO_SPEECH_TOP_K = 20
 # Enough for language detection over every Whisper language plus <|nospeech|>.
@@ -80,6 +66,8 @@ class WhisperModel:
         self.tokenizer = tokenizer
         self.vocab = WhisperVocab.from_tokenizer(tokenizer)
         self.multilingual = bool(generation.get("is_multilingual", config.get("vocab_size", 0) >= 51865))
+        # What parsing a reading needs (see `window.py`).
+        self.window_context = WindowContext(tokenizer, self.vocab, self.multilingual)
         self.supported_languages: Mapping[str, str] = (
             {code: LANGUAGES[code] for code in self.vocab.languages} if self.multilingual else {"en": "english"}
         )
@@ -295,110 +283,10 @@ class WhisperModel:
         return LanguageGuess(language=codes[best], probability=float(probs[best]), no_speech_prob=no_speech)
 
     def decode_text(self, token_ids: Sequence[int]) -> str:
-        return self.tokenizer.decode([t for t in token_ids if t < self.vocab.eot], skip_special_tokens=False)
-
-    def _no_speech_prob(self, result: GenerationResult) -> float:
-        if result.step_logprobs and self.vocab.no_speech in result.step_logprobs[0]:
-            return math.exp(result.step_logprobs[0][self.vocab.no_speech])
-        rows = result.prompt_logprobs
-        # The row after <|startoftranscript|> is P(next | sot); it lists <|nospeech|> if in the top-k.
-        sot_at = len(rows) - 3 if self.multilingual else len(rows) - 1
-        if 0 <= sot_at + 1 < len(rows) and (row := rows[sot_at + 1]):
-            return math.exp(row[self.vocab.no_speech]) if self.vocab.no_speech in row else 0.0
-        return 0.0
-
-    def _token_logprobs(self, tokens: Sequence[int], logprobs: Sequence[float]) -> list[TokenLogprob]:
-        out = []
-        for token, logprob in zip(tokens, logprobs, strict=False):
-            if token >= self.vocab.eot:
-                continue
-            text = self.tokenizer.decode([token], skip_special_tokens=False)
-            out.append(TokenLogprob(token=text, logprob=logprob, bytes=list(text.encode("utf-8"))))
-        return out
+        return decode_text(self.window_context, token_ids)
 
     def parse_window(
         self, result: GenerationResult, window_s: float, offset_s: float, temperature: float, final: bool = False
     ) -> WindowOutcome:
-        """Split a timestamped window into segments, as OpenAI's `transcribe()` does.
-
-        `consumed_s` is where the transcript is complete: the last closing timestamp (an open
-        segment after it is dropped, to be read again), so the gateway can re-read whatever
-        audio with speech follows. In a `final` window, where the audio ends or speech pauses,
-        an open segment the model finished is kept and closed at the window's end.
-        """
-        ts = self.vocab.timestamp_begin
-        tokens = [t for t in result.token_ids if t != self.vocab.eot]
-        logprobs = list(result.token_logprobs)
-        text_tokens = [t for t in tokens if t < self.vocab.eot]
-        text = self.decode_text(text_tokens)
-        avg_logprob = sum(logprobs) / (len(tokens) + 1) if logprobs else 0.0
-        ratio = compression_ratio(text)
-        no_speech_prob = self._no_speech_prob(result)
-
-        silent = no_speech_prob > NO_SPEECH_THRESHOLD and avg_logprob < LOGPROB_THRESHOLD
-        if silent or not text.strip():
-            return WindowOutcome(segments=[], consumed_s=window_s, no_speech=True, output_tokens=len(tokens))
-
-        def segment(start_tok: int, end_tok: int, seg_tokens: list[int], seg_logprobs: list[float]) -> Segment:
-            start = offset_s + (start_tok - ts) * SECONDS_PER_TIMESTAMP
-            end = offset_s + min((end_tok - ts) * SECONDS_PER_TIMESTAMP, window_s)
-            return Segment(
-                seek=offset_s,
-                start=round(start, 3),
-                end=round(max(end, start), 3),
-                text=self.decode_text(seg_tokens),
-                tokens=[t for t in seg_tokens if t < self.vocab.eot],
-                avg_logprob=avg_logprob,
-                compression_ratio=ratio,
-                no_speech_prob=no_speech_prob,
-                temperature=temperature,
-                logprobs=self._token_logprobs(seg_tokens, seg_logprobs),
-            )
-
-        # The timestamp token at the window's end, for segments the model left open.
-        window_end = ts + round(window_s / SECONDS_PER_TIMESTAMP)
-        is_ts = [t >= ts for t in tokens]
-        # Positions where a pair of timestamps closes one segment and opens the next.
-        cuts = [i for i in range(1, len(tokens)) if is_ts[i] and is_ts[i - 1]]
-        single_ending = len(tokens) >= 2 and is_ts[-1] and not is_ts[-2]
-        finished = result.finish_reason != "length"
-        segments: list[Segment] = []
-        unfinished: list[Segment] = []
-        if cuts:
-            bounds = [*cuts, len(tokens)] if single_ending else cuts
-            last = 0
-            for cut in bounds:
-                piece = tokens[last:cut]
-                if any(not is_ts[j] for j in range(len(piece))):
-                    segments.append(segment(piece[0], piece[-1], piece, logprobs[last:cut]))
-                last = cut
-            tail = tokens[last:]
-            if single_ending:
-                # Every segment is closed: the transcript is complete up to the last timestamp.
-                consumed = (tokens[-1] - ts) * SECONDS_PER_TIMESTAMP
-            elif final and finished and any(t < ts for t in tail):
-                # Nothing is cut off at this window's end: keep the open segment, up to the end.
-                segments.append(segment(tail[0], window_end, tail, logprobs[last:]))
-                consumed = window_s
-            else:
-                # Resume at the end of the last complete segment.
-                consumed = (tokens[last - 1] - ts) * SECONDS_PER_TIMESTAMP
-                if any(t < ts for t in tail):
-                    # Dropped, to be read again, but a loop there still condemns this reading.
-                    unfinished = [segment(tail[0], window_end, tail, logprobs[last:])]
-        else:
-            stamps = [t for t in tokens if t >= ts]
-            closed = len(stamps) > 1
-            end_tok = stamps[-1] if closed else window_end
-            start_tok = stamps[0] if stamps else ts
-            segments.append(segment(start_tok, end_tok, tokens, logprobs))
-            # One closed segment: complete up to its end. No timestamps: the whole window, as OpenAI.
-            consumed = (end_tok - ts) * SECONDS_PER_TIMESTAMP if closed else window_s
-        loop = looped(segments + unfinished)
-        return WindowOutcome(
-            segments=segments,
-            consumed_s=min(consumed, window_s),
-            retry=loop or avg_logprob < LOGPROB_THRESHOLD,
-            output_tokens=len(tokens),
-            score=avg_logprob - (REPETITION_PENALTY if loop else 0.0),
-        )
+        """Split a timestamped window into segments: see `window.parse_window`."""
+        return parse_window(self.window_context, result, window_s, offset_s, temperature, final)

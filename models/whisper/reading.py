@@ -3,7 +3,7 @@
 This is the policy of OpenAI's reference `transcribe()`, run with every window in parallel: a
 window is decoded at the coolest temperature whose reading passes the quality checks, and
 when the transcript stops short of speech the model has not written down, that tail is read
-again. The prompts and the parsing of one reading live in `family.py`.
+again. The prompts live in `family.py`, the parsing of one reading in `window.py`.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from models.interface import (
     SpeechToTextConfig,
 )
 from models.signal import has_speech, is_silent
+from models.whisper.window import NO_SPEECH_THRESHOLD, WindowOutcome
 
 log = logging.getLogger("speech_gateway.whisper")
 
@@ -34,26 +35,6 @@ MIN_TAIL_S = 0.5
 MAX_REREADS = 3
 # Windows tried, in order, for language detection before settling on the best guess.
 DETECTION_WINDOWS = 3
-NO_SPEECH_THRESHOLD = 0.6
-
-
-@dataclass(frozen=True)
-class WindowOutcome:
-    """How the model read one window.
-
-    `consumed_s` is how far into the window the transcript is complete; the rest is read
-    again when it holds speech. `retry` asks for the window again at the next temperature.
-    """
-
-    segments: list[Segment]
-    consumed_s: float
-    retry: bool = False
-    no_speech: bool = False
-    output_tokens: int = 0
-    # Higher is better; picks among attempts that all asked to retry (average log-probability,
-    # with repetitive readings ranked below all others).
-    score: float = 0.0
-    input_tokens: int = 0
 
 
 @dataclass(frozen=True)
