@@ -3,14 +3,17 @@
 This is the policy of OpenAI's reference `transcribe()`, run with every window in parallel: a
 window is decoded at the coolest temperature whose reading passes the quality checks, and
 when the transcript stops short of speech the model has not written down, that tail is read
-again. The prompts live in `family.py`, the parsing of one reading in `window.py`.
+again. A reading that writes nothing or loops over audio that holds speech is read again
+without the prompt first (the reference drops the prompt on fallback): only the no-speech
+rule may end a window with speech empty before every fallback reading has been tried. The
+prompts live in `family.py`, the parsing of one reading in `window.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -101,6 +104,34 @@ class Window:
         return self.piece.samples[self.start : self.end]
 
 
+Attempt = Callable[[float, DecodeOptions], Awaitable[WindowOutcome]]
+
+
+async def fallback(
+    attempt: Attempt, temperatures: Sequence[float], options: DecodeOptions, holds_speech: Callable[[], bool]
+) -> list[WindowOutcome]:
+    """Every reading of one window the policy asks for, in the order it prefers them."""
+    first, *others = temperatures
+    attempts = [await attempt(first, options)]
+    hotter = options
+    if attempts[0].empty or attempts[0].looped:
+        speech = holds_speech()
+        if attempts[0].empty and not speech:
+            return attempts
+        if speech and options.prompt:
+            # A prompt can make the model write nothing or loop: read again without it at the
+            # same temperature, and keep it out of the hotter readings that may follow.
+            hotter = replace(options, prompt=None)
+            attempts.append(await attempt(first, hotter))
+    # The next temperature alone (it usually suffices: one more pass), then all the others at
+    # once (two round trips at most instead of up to five in a row).
+    for batch in (others[:1], others[1:]):
+        if not batch or any(not a.retry for a in attempts):
+            break
+        attempts += await asyncio.gather(*(attempt(t, hotter) for t in batch))
+    return attempts
+
+
 async def read_window(
     model: WindowReader, window: Window, options: DecodeOptions, stt: SpeechToTextConfig, calls: EngineCalls
 ) -> tuple[list[Segment], int, int]:
@@ -114,31 +145,30 @@ async def read_window(
     final = window.piece.final and window.end == len(window.piece.samples)
     tag = f"d{window.depth}"
 
-    async def attempt(temperature: float) -> WindowOutcome:
-        request = model.get_generation_prompt(samples, stt, options, temperature)
-        result = await calls.generate(request, f"{tag}-t{temperature:g}")
+    async def attempt(temperature: float, opts: DecodeOptions) -> WindowOutcome:
+        request = model.get_generation_prompt(samples, stt, opts, temperature)
+        result = await calls.generate(request, f"{tag}-t{temperature:g}{'' if opts is options else '-np'}")
         outcome = model.parse_window(result, window_s, offset_s, temperature, final)
         log.debug(
-            "%.2f s at %.2f s, T=%g: %d tokens (%s), consumed %.2f s%s",
+            "%.2f s at %.2f s, T=%g%s: %d tokens (%s), consumed %.2f s%s",
             window_s,
             offset_s,
             temperature,
+            "" if opts is options else " without the prompt",
             len(result.token_ids),
             result.finish_reason,
             outcome.consumed_s,
-            ", retry" if outcome.retry else "",
+            ", empty" if outcome.empty else ", looped" if outcome.looped else ", retry" if outcome.retry else "",
         )
         return replace(outcome, input_tokens=result.prompt_tokens)
 
     requested = options.temperature
-    first, *others = model.fallback_temperatures if requested == 0 else [requested]
-    attempts = [await attempt(first)]
-    # The next temperature alone (it usually suffices: one more pass), then all the others at
-    # once (two round trips at most instead of up to five in a row).
-    for batch in (others[:1], others[1:]):
-        if not batch or any(not a.retry for a in attempts):
-            break
-        attempts += await asyncio.gather(*(attempt(t) for t in batch))
+    temperatures = model.fallback_temperatures if requested == 0 else [requested]
+    # The pieces are what the speech detector found; this energy check keeps the fallback off
+    # windows too quiet or too short to hold a word, where an empty reading loses nothing.
+    attempts = await fallback(
+        attempt, temperatures, options, lambda: has_speech(samples, window.piece.samples, rate=rate)
+    )
     # The coolest reading that passes the model's checks, else the most confident one.
     outcome = next((a for a in attempts if not a.retry), max(attempts, key=lambda a: a.score))
     segments = list(outcome.segments)

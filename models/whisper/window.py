@@ -34,12 +34,17 @@ class WindowOutcome:
 
     `consumed_s` is how far into the window the transcript is complete; the rest is read
     again when it holds speech. `retry` asks for the window again at the next temperature.
+    `no_speech` is the no-speech rule's verdict (silence: final at once); `empty` (nothing
+    written, yet not silent by that rule) and `looped` are readings that may have lost speech,
+    which the policy in `reading.py` reads again without the prompt.
     """
 
     segments: list[Segment]
     consumed_s: float
     retry: bool = False
     no_speech: bool = False
+    empty: bool = False
+    looped: bool = False
     output_tokens: int = 0
     # Higher is better; picks among attempts that all asked to retry (average log-probability,
     # with repetitive readings ranked below all others).
@@ -108,9 +113,15 @@ def parse_window(
     ratio = compression_ratio(text)
     no_speech = no_speech_prob(ctx, result)
 
-    silent = no_speech > NO_SPEECH_THRESHOLD and avg_logprob < LOGPROB_THRESHOLD
-    if silent or not text.strip():
+    if no_speech > NO_SPEECH_THRESHOLD and avg_logprob < LOGPROB_THRESHOLD:
         return WindowOutcome(segments=[], consumed_s=window_s, no_speech=True, output_tokens=len(tokens))
+    if not text.strip():
+        # Nothing written, though the no-speech rule does not call the window silent (a long
+        # prompt can make the model end at once): never final before the fallback readings, and
+        # ranked below any reading that wrote something.
+        return WindowOutcome(
+            segments=[], consumed_s=window_s, retry=True, empty=True, output_tokens=len(tokens), score=-math.inf
+        )
 
     def segment(start_tok: int, end_tok: int, seg_tokens: list[int], seg_logprobs: list[float]) -> Segment:
         start = offset_s + (start_tok - ts) * SECONDS_PER_TIMESTAMP
@@ -172,6 +183,7 @@ def parse_window(
         segments=segments,
         consumed_s=min(consumed, window_s),
         retry=loop or avg_logprob < LOGPROB_THRESHOLD,
+        looped=loop,
         output_tokens=len(tokens),
         score=avg_logprob - (REPETITION_PENALTY if loop else 0.0),
     )

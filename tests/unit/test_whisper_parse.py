@@ -3,7 +3,7 @@ import math
 import pytest
 
 from models.interface import GenerationResult
-from models.whisper import WhisperModel
+from models.whisper import WhisperModel, window
 
 
 def stamp(model: WhisperModel, seconds: float) -> int:
@@ -79,11 +79,19 @@ def test_silence_gives_no_segments(whisper_base: WhisperModel) -> None:
     assert out.segments == [] and out.no_speech and out.consumed_s == 30.0
 
 
+def test_an_empty_reading_is_not_silence(whisper_base: WhisperModel) -> None:
+    # Nothing written, but the no-speech rule does not hold (the reading is sure of itself).
+    m = whisper_base
+    out = window.parse_window(m.window_context, result(m, [stamp(m, 0), m.vocab.eot], no_speech=0.7), 30.0, 0.0, 0.0)
+    assert out.segments == [] and out.empty and out.retry and not out.no_speech
+    assert out.consumed_s == 30.0 and out.score == -math.inf
+
+
 def test_repetition_or_low_confidence_asks_for_a_retry(whisper_base: WhisperModel) -> None:
     m = whisper_base
     loop = [stamp(m, 0), *words(m, " la la la la" * 30), stamp(m, 9.0), m.vocab.eot]
     repetitive = m.parse_window(result(m, loop), 30.0, 0.0, 0.0)
-    assert repetitive.retry
+    assert repetitive.retry and repetitive.looped
     unsure_but_varied = [stamp(m, 0), *words(m, " the cat sat on a mat today"), stamp(m, 2.0), m.vocab.eot]
     assert repetitive.score < m.parse_window(result(m, unsure_but_varied, logprob=-2.0), 30.0, 0.0, 0.0).score
     unsure = [stamp(m, 0), *words(m, " maybe this"), stamp(m, 2.0), m.vocab.eot]
