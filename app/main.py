@@ -84,8 +84,7 @@ def create_app(settings: Settings, runtime_factory: RuntimeFactory = build_runti
             waiting=lambda: gateway.admission.waiting,
             engine=runtime.engine.pending,
         )
-        if runtime.transcriber.carpool is not None:
-            runtime.transcriber.carpool.on_trip = gateway.metrics.observe_sharing
+        runtime.transcriber.on_shared_window = gateway.metrics.observe_sharing
         log.info("serving %s (aliases: %s)", runtime.served_name, ", ".join(runtime.aliases) or "none")
         try:
             yield

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
 from app.audio import Audio, check_length, decode, resample
-from app.carpool import Carpool
-from app.packing import Timeline, cut, place
+from app.packing import cut
 from app.transcript import Transcript, assemble
 from app.vad import SileroVad, SpeechDetector, VadParams
 from models.interface import (
@@ -26,17 +25,18 @@ from models.interface import (
     GenerationResult,
     Piece,
     Reading,
+    SharedWindows,
+    SharingSetup,
     SpeechToTextConfig,
     Task,
     TextDelta,
     TranscriptionModel,
 )
 from models.signal import quiet_noise
+from models.timeline import Timeline, place
 
 # Pieces a stream starts with before its first piece is done.
 STREAM_HEAD_START = 2
-# Pieces this short may share an engine window with other requests' (see `carpool.py`).
-MAX_SHARED_PIECE_S = 10.0
 
 
 class Engine(Protocol):
@@ -107,12 +107,19 @@ class Transcriber:
         self.windows_in_flight = windows_in_flight
         self._executor = ThreadPoolExecutor(max_workers=decode_workers, thread_name_prefix="decode")
         self.vad = vad or SileroVad()
-        window_s = model.get_speech_to_text_config("transcribe").max_audio_clip_s
-        self.carpool = (
-            Carpool(self._read_alone, window_s, MAX_SHARED_PIECE_S, window_sharing_wait_s, lambda: engine.pending() > 0)
-            if window_sharing_wait_s > 0 and window_s
-            else None
-        )
+        # Told of every shared window (riders, riders read again alone): the app's metrics.
+        self.on_shared_window: Callable[[int, int], None] | None = None
+        # Short pieces of concurrent requests may share engine windows, where the family offers it.
+        self.sharing: SharedWindows | None = None
+        if window_sharing_wait_s > 0:
+            self.sharing = model.window_sharing(
+                SharingSetup(
+                    calls=lambda tag: engine_calls(engine, tag, 0),
+                    wait_s=window_sharing_wait_s,
+                    busy=lambda: engine.pending() > 0,
+                    on_window=self._shared_window,
+                )
+            )
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -128,21 +135,13 @@ class Transcriber:
         await loop.run_in_executor(self._executor, self.vad.probabilities, audio.samples)
         await self.model.warm_up(engine_calls(self.engine, "warmup", 0))
 
-    async def _read_alone(self, piece: Piece, options: DecodeOptions, request_id: str) -> Reading:
-        return await self.model.read(piece, options, engine_calls(self.engine, request_id, piece.index))
+    def _shared_window(self, riders: int, read_alone: int) -> None:
+        if self.on_shared_window is not None:
+            self.on_shared_window(riders, read_alone)
 
-    def _shares(self, plan: Plan, piece: Piece, streaming: bool) -> bool:
+    def _shares(self, piece: Piece, streaming: bool) -> bool:
         # A stream's deltas are its own; a shared window's text is split only once it is read.
-        # Word timing moves segment ends to the words, and a word warped across the gap into the
-        # next clip would carry its segment there: requests for words read alone (measured on 64
-        # clips at once: 90 words inserted from other clips in one run out of three).
-        return (
-            self.carpool is not None
-            and plan.stt.shares_windows
-            and not streaming
-            and not plan.options.word_timestamps
-            and self.carpool.takes(piece)
-        )
+        return self.sharing is not None and not streaming and self.sharing.takes(piece)
 
     # -- audio --------------------------------------------------------------------------------
     def _load(self, path: Path, task: Task, max_seconds: float) -> Audio:
@@ -198,9 +197,8 @@ class Transcriber:
             queue = queues[piece.index]
             try:
                 async with slots:
-                    if self._shares(plan, piece, streaming):
-                        assert self.carpool is not None
-                        reading = await self.carpool.read(piece, plan.options)
+                    if self.sharing is not None and self._shares(piece, streaming):
+                        reading = await self.sharing.read(piece, plan.options)
                     else:
                         calls = engine_calls(self.engine, request_id, piece.index)
                         emit = queue.put_nowait if streaming else None

@@ -27,6 +27,7 @@ from models.interface import (
     Piece,
     Reading,
     Segment,
+    SharingSetup,
     SpeechToTextConfig,
     Task,
     TextDelta,
@@ -207,6 +208,10 @@ class AudioChatFamily:
 
     async def prepare(self, pieces: Sequence[Piece], options: DecodeOptions, calls: EngineCalls) -> DecodeOptions:
         return options
+
+    def window_sharing(self, setup: SharingSetup) -> None:
+        """An audio LLM's cost grows with the audio it hears: nothing to gain from sharing."""
+        return None
 
     async def warm_up(self, calls: EngineCalls) -> None:
         piece = Piece(0, quiet_noise(1.0, self.sample_rate), self.sample_rate, 0.0, True)

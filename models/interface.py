@@ -49,9 +49,6 @@ class SpeechToTextConfig:
     # request's `chunking_strategy` says otherwise. Off where a model is held to a reference
     # that hears the whole recording.
     pack_speech: bool = False
-    # Short pieces of concurrent requests may share one engine window, split back by the
-    # segments' timestamps (so only for families whose segments carry real times).
-    shares_windows: bool = False
 
 
 @dataclass(frozen=True)
@@ -199,6 +196,32 @@ class EngineCalls:
     stream: StreamGenerate
 
 
+@dataclass(frozen=True)
+class SharingSetup:
+    """What a family that shares engine windows between requests gets from the gateway."""
+
+    # Engine calls for one shared window; the tag makes its request ids unique.
+    calls: Callable[[str], EngineCalls]
+    # How long a short piece may wait for others to share its window.
+    wait_s: float
+    # Whether the engine has work: an idle engine takes a lone piece at once.
+    busy: Callable[[], bool]
+    # Told of every shared window: how many pieces rode in it, how many were read again alone.
+    on_window: Callable[[int, int], None] | None = None
+
+
+class SharedWindows(Protocol):
+    """Lets short pieces of concurrent requests share one engine window (a family's own economy)."""
+
+    def takes(self, piece: Piece) -> bool:
+        """Whether the piece may ride with others (the family reads any other piece alone)."""
+        ...
+
+    async def read(self, piece: Piece, options: DecodeOptions) -> Reading:
+        """The piece's reading in its own time, exactly as if it were read alone."""
+        ...
+
+
 class TranscriptionModel(Protocol):
     """What a model family implements so the gateway can serve it."""
 
@@ -239,6 +262,10 @@ class TranscriptionModel(Protocol):
 
     async def read(self, piece: Piece, options: DecodeOptions, calls: EngineCalls, emit: Emit | None = None) -> Reading:
         """Read one piece; `emit` (streams only) receives text as soon as it is final."""
+        ...
+
+    def window_sharing(self, setup: SharingSetup) -> SharedWindows | None:
+        """Sharing of engine windows between requests, where the family's economy gains by it; else None."""
         ...
 
     async def warm_up(self, calls: EngineCalls) -> None:

@@ -22,6 +22,7 @@ from models.interface import (
     Piece,
     Reading,
     Segment,
+    SharingSetup,
     SpeechToTextConfig,
     Task,
     TextDelta,
@@ -31,6 +32,7 @@ from models.languages import LANGUAGES, normalise_language, shown
 from models.signal import quiet_noise
 from models.whisper.aligner import Aligner
 from models.whisper.reading import LanguageGuess, Window, detect_language, read_window
+from models.whisper.sharing import WindowSharing
 from models.whisper.vocab import WhisperVocab, load_tokenizer
 from models.whisper.window import SECONDS_PER_TIMESTAMP, WindowContext, WindowOutcome, decode_text, parse_window
 from models.whisper.words import attach_words, snap_to_sound, split_words, time_words
@@ -127,8 +129,6 @@ class WhisperModel:
             # Silence and line noise decode into invented text and early timestamps (the first
             # timestamp must fall within a second of a window's start): read speech only.
             pack_speech=True,
-            # Its timestamps say which clip a segment belongs to.
-            shares_windows=True,
         )
 
     # -- validation ---------------------------------------------------------------------------
@@ -196,6 +196,13 @@ class WhisperModel:
             emit(TextDelta("".join(s.text for s in segments), logprobs))
         return Reading(segments=segments, input_tokens=input_tokens, output_tokens=output_tokens)
 
+    def window_sharing(self, setup: SharingSetup) -> WindowSharing:
+        # The encoder reads 30 s whatever the clip's length: short clips of several requests share it.
+        return WindowSharing(self, setup, self.chunk_length_s)
+
+    def logits_rule(self) -> tuple[str, dict[str, Any]]:
+        return LOGITS_RULE, self.rule_args
+
     async def warm_up(self, calls: EngineCalls) -> None:
         stt = self.get_speech_to_text_config("transcribe")
         noise = quiet_noise(1.0, stt.sample_rate)
@@ -255,7 +262,7 @@ class WhisperModel:
             # English-only: that row is the first sampled step, read through logprob_token_ids.
             prompt_logprobs=NO_SPEECH_TOP_K if self.multilingual else None,
             logprob_token_ids=None if self.multilingual else [self.vocab.no_speech],
-            logits_rule=(LOGITS_RULE, self.rule_args),
+            logits_rule=self.logits_rule(),
         )
 
     def get_language_detection_prompt(

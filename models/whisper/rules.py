@@ -3,6 +3,10 @@
 They follow OpenAI's reference decoder: timestamps come in pairs and never go back, the
 first token is a timestamp within `max_initial_timestamp`, text cannot start with a blank,
 and a timestamp is forced when all timestamps together outweigh the best text token.
+
+A window shared by several requests' clips (`shared.py`) adds `spans`, each clip's first and
+last timestamp index: no timestamp falls between two clips, and a segment opened in one clip
+closes within it, so every segment belongs to one clip by its own timestamps.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ class WhisperRuleArgs:
     suppress: tuple[int, ...]
     suppress_begin: tuple[int, ...]
     max_initial_timestamp_index: int | None = 50
+    # Shared windows: per clip, the first and last timestamp index its segments may use.
+    spans: tuple[tuple[int, int], ...] = ()
 
     @classmethod
     def from_mapping(cls, args: Mapping[str, Any]) -> WhisperRuleArgs:
@@ -35,7 +41,18 @@ class WhisperRuleArgs:
             suppress=tuple(int(t) for t in args.get("suppress", ())),
             suppress_begin=tuple(int(t) for t in args.get("suppress_begin", ())),
             max_initial_timestamp_index=args.get("max_initial_timestamp_index"),
+            spans=tuple((int(lo), int(hi)) for lo, hi in args.get("spans", ())),
         )
+
+    def span_end(self, index: int) -> int | None:
+        """The last timestamp index of the clip holding timestamp `index` (None: not in a clip)."""
+        return next((hi for lo, hi in self.spans if lo <= index <= hi), None)
+
+
+def _between_spans(spans: tuple[tuple[int, int], ...]) -> list[int]:
+    """Timestamp indices that lie in no span."""
+    inside = {i for lo, hi in spans for i in range(lo, hi + 1)}
+    return [i for i in range(spans[-1][1] + 1) if i not in inside]
 
 
 @cache
@@ -48,6 +65,7 @@ class WhisperLogitsRule:
 
     def __init__(self, args: WhisperRuleArgs) -> None:
         self.a = args
+        self._between = torch.tensor(_between_spans(args.spans) if args.spans else [], dtype=torch.long)
 
     def __call__(self, output_ids: Sequence[int], logits: torch.Tensor) -> torch.Tensor:
         a = self.a
@@ -57,6 +75,8 @@ class WhisperLogitsRule:
         logits[_suppress_index(tuple(ids), device)] = NEG_INF
         ts = a.timestamp_begin
         n = len(output_ids)
+        if a.spans:
+            self._keep_to_spans(output_ids, logits)
         if n == 0:
             if a.suppress_begin:
                 logits[_suppress_index(a.suppress_begin, device)] = NEG_INF
@@ -83,6 +103,20 @@ class WhisperLogitsRule:
         if torch.logsumexp(logprobs[ts:], dim=-1) > logprobs[:ts].max():
             logits[:ts] = NEG_INF
         return logits
+
+    def _keep_to_spans(self, output_ids: Sequence[int], logits: torch.Tensor) -> None:
+        """No timestamp outside the clips, and an open segment closes in the clip it opened in."""
+        ts, spans = self.a.timestamp_begin, self.a.spans
+        if len(self._between):
+            if self._between.device != logits.device:
+                self._between = self._between.to(logits.device)
+            logits[ts + self._between] = NEG_INF
+        logits[ts + spans[-1][1] + 1 :] = NEG_INF
+        if output_ids and output_ids[-1] < ts:  # inside a segment: its closing stamp stays in its clip
+            opened = next((t for t in reversed(output_ids) if t >= ts), None)
+            end = self.a.span_end(opened - ts) if opened is not None else None
+            if end is not None:
+                logits[ts + end + 1 :] = NEG_INF
 
 
 def build_rule(args: Mapping[str, Any]) -> WhisperLogitsRule:

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from app.packing import Timeline, cut, place
+from app.packing import PAUSE_S, TAIL_SILENCE_S, cut
 from app.vad import LoudnessVad, SileroVad, VadParams, regions
 from models.interface import Piece, Reading, Segment, SpeechToTextConfig
+from models.timeline import Timeline, place
 from tests.speech import SAMPLE_RATE, SENTENCES, speak
 
 RATE = SAMPLE_RATE
@@ -73,9 +74,16 @@ def test_packed_pieces_hold_only_speech_and_map_back(vad: SileroVad) -> None:
     speech_s = sum(end - start for start, end in truth)
     packed_s = sum(p.duration for p in pieces)
     assert all(p.duration <= 30.0 for p in pieces) and pieces[-1].final
-    # All of the speech and its padding, none of the ~45 s of noise between.
-    assert speech_s <= packed_s <= speech_s + 0.7 * len(truth)
-    assert len(audio) / RATE > packed_s + 40
+    # All of the speech and its padding, a pause between two regions, none of the ~45 s of noise.
+    laid_in = PAUSE_S * (len(truth) - len(pieces)) + TAIL_SILENCE_S * len(pieces)
+    assert speech_s + laid_in <= packed_s <= speech_s + laid_in + 0.7 * len(truth)
+    assert len(audio) / RATE > packed_s + 30
+    # Between two regions of a piece lies a pause of silence, where Whisper ends a segment.
+    for piece, timeline in zip(pieces, timelines, strict=True):
+        for i in range(len(timeline.local) - 1):
+            assert timeline.local[i + 1] - (timeline.local[i] + timeline.lengths[i]) == pytest.approx(PAUSE_S)
+        gap = piece.samples[int((timeline.local[0] + timeline.lengths[0]) * RATE) :][: int(PAUSE_S * RATE)]
+        assert len(timeline.local) == 1 or not gap.any()
     # Each piece starts at speech, in the original audio's time.
     onsets = [start for start, _ in truth]
     for piece, timeline in zip(pieces, timelines, strict=True):
@@ -105,6 +113,9 @@ def test_times_map_across_the_joints() -> None:
     reading = Reading(segments=[Segment(10.5, 11.8, " a"), Segment(11.8, 14.5, " b")])
     placed = place(reading, piece, timeline)
     assert [(s.start, s.end, s.seek) for s in placed.segments] == [(10.5, 11.8, 10.0), (40.0, 42.5, 10.0)]
+    # A start stamped inside a laid-in pause (here 2-3 s of the piece) opens the speech after it.
+    paused = Timeline.laid_out([10.0, 40.0], [2.0, 3.0], pause_s=1.0, snap_s=0.5)
+    assert paused.local == (0.0, 3.0) and paused.to_source(2.2) == 40.0 and paused.to_source(2.2, is_end=True) == 12.0
     # Stretches cut out of one long region touch: nothing to snap across.
     touching = Timeline(local=(0.0, 2.0), source=(10.0, 12.0), lengths=(2.0, 3.0), snap_s=0.5)
     assert touching.to_source(1.8) == pytest.approx(11.8) and touching.to_source(2.2, is_end=True) == 12.2

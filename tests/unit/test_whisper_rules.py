@@ -62,3 +62,20 @@ def test_special_tokens_and_no_timestamps_are_suppressed(whisper_base: WhisperMo
     for token in (v.no_timestamps, v.sot, v.sot_prev, v.no_speech, v.languages["en"]):
         assert out[token] == NEG
     assert torch.isfinite(out[v.eot])
+
+
+def test_a_shared_window_keeps_every_segment_inside_one_clip(whisper_base: WhisperModel) -> None:
+    ts = whisper_base.vocab.timestamp_begin
+    # Two clips: timestamps 0-100 (0-2 s) and 150-300 (3-6 s); 101-149 is the gap between them.
+    rule = build_rule({**whisper_base.rule_args, "spans": [[0, 100], [150, 300]]})
+    allowed = torch.isfinite(rule([ts, 400, ts + 100], logits())).nonzero().flatten().tolist()
+    # After a closing stamp, the next segment opens in a clip, never in the gap or past the last clip.
+    assert ts + 100 in allowed and ts + 150 in allowed and ts + 300 in allowed
+    assert not any(ts + 101 <= t <= ts + 149 or t > ts + 300 for t in allowed)
+    # A segment opened in the first clip closes within it, however much text it holds.
+    inside = torch.isfinite(rule([ts + 10, 400, 401], logits(text_ahead=False))).nonzero().flatten().tolist()
+    stamps = [t - ts for t in inside if t >= ts]
+    assert stamps and min(stamps) == 11 and max(stamps) == 100
+    # One opened in the second clip may run to that clip's end.
+    later = torch.isfinite(rule([ts + 10, 400, ts + 90, ts + 160, 401], logits(text_ahead=False)))
+    assert max(t - ts for t in later.nonzero().flatten().tolist() if t >= ts) == 300

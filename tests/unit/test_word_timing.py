@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from app.carpool import _moved
 from app.formats import to_verbose_json
-from app.packing import Timeline, place
 from app.transcript import Transcript
 from models.interface import Piece, Reading, Segment, Word
+from models.timeline import Timeline, place
 from models.whisper import WhisperModel
 from models.whisper.timing import alignment_matrix, dtw, median_filter, token_times
 from models.whisper.words import (
@@ -144,15 +143,13 @@ def test_words_are_given_to_their_segments_and_set_their_ends() -> None:
     assert (out[0].start, out[0].end) == (10.1, 11.0) and (out[1].start, out[1].end) == (12.1, 12.5)
 
 
-def test_word_times_follow_the_packed_timeline_and_shared_windows() -> None:
+def test_word_times_follow_the_packed_timeline() -> None:
     # A piece at 100 s holding two stretches: local 0-2 s is 100-102 s, local 2-4 s is 110-112 s.
     timeline = Timeline((0.0, 2.0), (100.0, 110.0), (2.0, 2.0))
     segment = Segment(100.5, 103.5, " a b", words=(Word(" a", 100.5, 101.0), Word(" b", 102.5, 103.5)))
     piece = Piece(0, np.zeros(64_000, dtype=np.float32), 16_000, 100.0, True)
     placed = place(Reading(segments=[segment]), piece, timeline).segments[0]
     assert placed.words == (Word(" a", 100.5, 101.0), Word(" b", 110.5, 111.5))
-    shifted = _moved([segment], start_s=100.0, offset_s=7.0)[0]
-    assert shifted.words == (Word(" a", 7.5, 8.0), Word(" b", 9.5, 10.5))
 
 
 def test_verbose_json_carries_words_and_segments_as_asked() -> None:

@@ -1,0 +1,157 @@
+"""Short pieces of concurrent requests ride one Whisper window together: Whisper's own economy.
+
+Whisper's encoder always reads a 30 s window, so a 3 s clip pays for 30. Pieces of different
+requests that would be decoded the same way wait up to `wait_s` for others (or until the
+window is full), ride one window together (`shared.py` reads it and splits it back), and each
+gets its own segments in its own time. Words are timed afterwards on each rider's own audio.
+A rider whose share is in doubt is not alone: then every rider of the window is read alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from models.interface import DecodeOptions, EngineCalls, Piece, Reading, SharingSetup
+from models.whisper.shared import GAP_S, SharedReading, read_shared
+
+if TYPE_CHECKING:
+    from models.whisper.family import WhisperModel
+
+log = logging.getLogger("speech_gateway.sharing")
+
+# Pieces this short may share a window; longer ones fill most of a window by themselves.
+MAX_SHARED_PIECE_S = 10.0
+
+
+@dataclass(eq=False)  # riders are told apart by identity (their pieces hold arrays)
+class Rider:
+    piece: Piece
+    options: DecodeOptions
+    done: asyncio.Future[Reading]
+
+
+@dataclass(eq=False)
+class Car:
+    """Riders waiting for, then riding, one window."""
+
+    riders: list[Rider] = field(default_factory=list)
+    departure: asyncio.TimerHandle | None = None
+    trip: asyncio.Task[None] | None = None
+    # Riders whose requests went away after departure: when all have, the trip is called off.
+    gone: int = 0
+
+    @property
+    def length_s(self) -> float:
+        return sum(r.piece.duration for r in self.riders) + GAP_S * max(len(self.riders) - 1, 0)
+
+
+def decoding_key(options: DecodeOptions) -> DecodeOptions:
+    """What must be equal for two pieces to be decoded in one window (words are timed per rider)."""
+    return replace(options, word_timestamps=False)
+
+
+class WindowSharing:
+    """Collects short pieces per decoding for up to `wait_s` or a full window, then reads them together."""
+
+    def __init__(self, model: WhisperModel, setup: SharingSetup, window_s: float) -> None:
+        self.model = model
+        self.setup = setup
+        self.window_s = window_s
+        self._cars: dict[DecodeOptions, Car] = {}
+        self._ids = itertools.count()
+        self._trips: set[asyncio.Task[None]] = set()
+
+    def takes(self, piece: Piece) -> bool:
+        return piece.duration <= MAX_SHARED_PIECE_S
+
+    def _calls(self) -> EngineCalls:
+        return self.setup.calls(f"pool{next(self._ids)}")
+
+    async def _alone(self, rider: Rider) -> Reading:
+        return await self.model.read(rider.piece, rider.options, self._calls())
+
+    async def read(self, piece: Piece, options: DecodeOptions) -> Reading:
+        """The piece's reading, in its own time, as if read alone."""
+        key = decoding_key(options)
+        loop = asyncio.get_running_loop()
+        rider = Rider(piece, options, loop.create_future())
+        car = self._cars.get(key)
+        if car is None and not self.setup.busy():
+            return await self._alone(rider)  # an idle engine takes a lone piece at once
+        if car is not None and car.length_s + GAP_S + piece.duration > self.window_s:
+            self._depart(key)
+            car = None
+        if car is None:
+            car = self._cars[key] = Car()
+            car.departure = loop.call_later(self.setup.wait_s, self._depart, key)
+        car.riders.append(rider)
+        try:
+            return await asyncio.shield(rider.done)
+        except asyncio.CancelledError:
+            if rider in car.riders and self._cars.get(key) is car:
+                car.riders.remove(rider)  # not gone yet: leave without a trace
+            else:
+                car.gone += 1
+                if car.gone == len(car.riders) and car.trip is not None:
+                    car.trip.cancel()  # nobody waits for this window any more: abort its engine work
+            raise
+
+    def _depart(self, key: DecodeOptions) -> None:
+        car = self._cars.pop(key, None)
+        if car is None or not car.riders:
+            return
+        if car.departure is not None:
+            car.departure.cancel()
+        trip = car.trip = asyncio.get_running_loop().create_task(self._trip(car))
+        self._trips.add(trip)
+        trip.add_done_callback(self._trips.discard)
+
+    async def _trip(self, car: Car) -> None:
+        riders = car.riders
+        try:
+            readings = await (self._shared(riders) if len(riders) > 1 else self._each_alone(riders))
+            for rider in riders:
+                if not rider.done.done():
+                    rider.done.set_result(readings[rider])
+        except Exception as error:  # every rider hears of it, as if it had read alone
+            for rider in riders:
+                if not rider.done.done():
+                    rider.done.set_exception(error)
+
+    async def _each_alone(self, riders: list[Rider]) -> dict[Rider, Reading]:
+        readings = await asyncio.gather(*(self._alone(r) for r in riders))
+        return dict(zip(riders, readings, strict=True))
+
+    async def _shared(self, riders: list[Rider]) -> dict[Rider, Reading]:
+        pieces = [r.piece for r in riders]
+        options = decoding_key(riders[0].options)
+        stt = self.model.get_speech_to_text_config(options.task)
+        shared = await read_shared(self.model, pieces, options, stt, self._calls(), self.model.logits_rule())
+        self._told(len(riders), shared)
+        if shared.doubt is not None:
+            return await self._each_alone(riders)
+        total_s = sum(p.duration for p in pieces)
+        readings = await asyncio.gather(*(self._finished(r, shared, i, total_s) for i, r in enumerate(riders)))
+        return dict(zip(riders, readings, strict=True))
+
+    async def _finished(self, rider: Rider, shared: SharedReading, i: int, total_s: float) -> Reading:
+        """Rider `i`'s share as its reading: words timed on its own audio, the window's cost shared out."""
+        segments = shared.shares[i]
+        if rider.options.word_timestamps:
+            segments = await self.model.timed_words(rider.piece, segments, rider.options)
+        share = rider.piece.duration / total_s
+        return Reading(
+            segments=segments,
+            input_tokens=round(shared.input_tokens * share),
+            output_tokens=round(shared.output_tokens * share),
+        )
+
+    def _told(self, riders: int, shared: SharedReading) -> None:
+        if shared.doubt is not None:
+            log.debug("shared window of %d pieces read again alone: %s", riders, shared.doubt)
+        if self.setup.on_window is not None:
+            self.setup.on_window(riders, riders if shared.doubt is not None else 0)
