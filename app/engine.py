@@ -21,6 +21,7 @@ from vllm.sampling_params import RequestOutputKind
 from vllm.v1.engine.async_llm import AsyncLLM
 from vllm.v1.sample.logits_processor import AdapterLogitsProcessor
 
+from app.logs import DtypeCastNotes
 from config import Settings, export_engine_environment
 from models.compute import cpu_has_bf16
 from models.interface import GenerationRequest, GenerationResult
@@ -31,6 +32,23 @@ CPU_MEMORY_SHARE = 0.35
 GPU_MEMORY_SHARE = 0.9
 # Only factories inside the model families may be named by a request's logits rule.
 RULE_PACKAGE = "models."
+# vLLM warns once per weight whose stored dtype differs from the engine's: 167 lines at each start
+# when the embedded float16 checkpoint runs in bfloat16 (what `auto` is on a CPU with bfloat16
+# arithmetic). That cast is the dtype the settings chose, so those lines say nothing.
+WEIGHT_CAST_LOGGER = "vllm.model_executor.models.utils"
+WEIGHT_CAST_NOTE = "Attempted to load weight %s with dtype %s into parameter with dtype %s"
+
+
+def quiet_weight_casts() -> None:
+    """Drop vLLM's per-weight note on floating-point casts in this process (once)."""
+    logger = logging.getLogger(WEIGHT_CAST_LOGGER)
+    if not any(isinstance(f, DtypeCastNotes) for f in logger.filters):
+        logger.addFilter(DtypeCastNotes(WEIGHT_CAST_NOTE))
+
+
+# On import: the engine's processes (spawned) import this module as they unpickle their
+# configuration, which names `ModelLogitsRules`, before they load any weight.
+quiet_weight_casts()
 
 
 @cache

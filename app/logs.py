@@ -62,3 +62,21 @@ def configure_logging(level: str, fmt: str) -> None:
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
+
+
+class DtypeCastNotes(logging.Filter):
+    """Drops a library's note on each tensor cast between two floating-point dtypes.
+
+    `note` is the note's format string; its last two arguments are the dtypes (anything with
+    `is_floating_point`, as torch's dtypes have). Other notes, and casts to or from an integer
+    dtype, pass.
+    """
+
+    def __init__(self, note: str) -> None:
+        super().__init__()
+        self.note = note
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg != self.note or not isinstance(record.args, tuple) or len(record.args) < 2:
+            return True
+        return not all(getattr(dtype, "is_floating_point", False) for dtype in record.args[-2:])

@@ -65,6 +65,14 @@ def test_keys_with_curl(tiny: Server, sentences_wav: tuple[Path, str]) -> None:
     assert httpx.get(f"{tiny.base_url}/health").status_code == 200
 
 
+def test_start_up_log_holds_no_weight_cast_notes(tiny: Server) -> None:
+    # The checkpoint is stored in float16; on a CPU with bfloat16 arithmetic `auto` runs it in
+    # bfloat16, and vLLM would note each of the weights it casts (167 lines for Whisper base).
+    log = tiny.log_path.read_text(errors="replace")
+    assert "starting vLLM engine" in log
+    assert "Attempted to load weight" not in log
+
+
 def test_english_only_model_refuses_translation_and_other_languages(
     tiny: Server, sentences_wav: tuple[Path, str]
 ) -> None:
