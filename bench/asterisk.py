@@ -1,4 +1,6 @@
-"""Real recorded English: Asterisk's core sound prompts (Debian `asterisk-core-sounds-en-wav`) and their texts."""
+"""Real recorded speech: Asterisk's core sound prompts (Debian `asterisk-core-sounds-XX-wav`) and their texts.
+
+English by default; `load_prompts(language="es")` (or fr, it) reads another language's prompts."""
 
 from __future__ import annotations
 
@@ -18,6 +20,14 @@ TRANSCRIPTS = Path("/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz
 PACKAGE = "asterisk-core-sounds-en-wav"
 # A text holding any of these is not what is spoken.
 UNSPOKEN = "[]()<>*#"
+
+
+def sounds_dir(language: str) -> Path:
+    return SOUNDS.with_name(language)
+
+
+def transcripts_file(language: str) -> Path:
+    return Path(f"/usr/share/doc/asterisk-core-sounds-{language}/core-sounds-{language}.txt.gz")
 
 
 class MissingSounds(RuntimeError):
@@ -50,12 +60,15 @@ def parse_transcripts(lines: Iterable[str]) -> dict[str, str]:
     return texts
 
 
-def load_prompts(sounds: Path = SOUNDS, transcripts: Path = TRANSCRIPTS) -> list[Prompt]:
+def load_prompts(sounds: Path | None = None, transcripts: Path | None = None, language: str = "en") -> list[Prompt]:
     """Every prompt that has both a WAV file and a usable transcript, sorted by name."""
+    sounds = sounds or sounds_dir(language)
+    transcripts = transcripts or transcripts_file(language)
+    package = PACKAGE.replace("-en-", f"-{language}-")
     if not sounds.is_dir() or not transcripts.is_file():
         raise MissingSounds(
-            f"real-speech workloads need the Debian package {PACKAGE} ({sounds}, {transcripts}); "
-            f"install it with: apt-get install -y {PACKAGE} (make bench does)"
+            f"real-speech workloads need the Debian package {package} ({sounds}, {transcripts}); "
+            f"install it with: apt-get install -y {package} (make bench does)"
         )
     with gzip.open(transcripts, "rt", encoding="utf-8", errors="replace") as f:
         texts = parse_transcripts(f)

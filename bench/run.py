@@ -9,6 +9,8 @@ second), word error rate pooled over the files, inserted words, request latency,
 error; then ours / each baseline, and the same tables in markdown.
 
     python -m bench.run [--reps 2] [--only ours vllm ...] [--workloads real pauses ...] [--compiled]
+
+Then the cross-talk stress run against ours (bench/crosstalk.py; `--crosstalk 0` skips it).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import fw, report
+from bench import crosstalk, fw, report
 from bench.client import run_http, warm_up
 from bench.outcome import Outcome, Scores, failed, score
 from bench.servers import STARTERS, ServerConfig, StartFailure
@@ -46,6 +48,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--compiled", action="store_true", help="let the vLLM servers compile (slower start)")
     parser.add_argument("--dump", type=Path, help="write every reference and transcript to this JSON file")
+    parser.add_argument(
+        "--crosstalk", type=int, default=2000, help="requests of the cross-talk stress run on ours (0: skip)"
+    )
     args = parser.parse_args(argv)
     args.only = _words(args.only)
     args.workloads = _words(args.workloads)
@@ -135,6 +140,21 @@ def dump(path: Path, workloads: list[Workload], outcomes: dict[str, dict[str, Ou
     print(f"transcripts written to {path}")
 
 
+def crosstalk_run(config: ServerConfig, requests: int) -> None:
+    """The cross-talk stress run (bench/crosstalk.py) against a fresh server of ours."""
+    print(f"\ncross-talk stress run, {requests} requests:", flush=True)
+    try:
+        crosstalk.load_clips()
+        server = STARTERS["ours"](config)
+    except (crosstalk.MissingSounds, StartFailure) as exc:
+        print(f"  skipped: {exc}", flush=True)
+        return
+    try:
+        crosstalk.run(server.url, requests)
+    finally:
+        server.stop()
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     began = time.perf_counter()
@@ -166,6 +186,9 @@ def main(argv: list[str] | None = None) -> None:
         print_tables(workloads, scores, machine)
         if args.dump:
             dump(args.dump, workloads, outcomes)
+        if "ours" in systems and args.crosstalk > 0:
+            config = ServerConfig(model_dir, not args.compiled, dtype, scratch / "crosstalk.log")
+            crosstalk_run(config, args.crosstalk)
     print(f"\nbench wall time {time.perf_counter() - began:.0f} s")
 
 
