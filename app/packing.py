@@ -38,16 +38,18 @@ def _plain(samples: np.ndarray, rate: int, stt: SpeechToTextConfig) -> list[tupl
 
 def _speech_spans(
     samples: np.ndarray, rate: int, stt: SpeechToTextConfig, vad: SpeechDetector, params: VadParams
-) -> tuple[list[tuple[int, int]], set[int]]:
+) -> tuple[list[tuple[int, int]], set[int], set[int]]:
     """Speech regions in samples, each at most one window long (longer ones cut at quiet points),
-    and the ends that are a region's own (a pause follows, nothing is cut off there)."""
+    the ends that are a region's own (a pause follows, nothing is cut off there), and the starts
+    that are padded onsets (the region's speech begins `prefix_padding_s` after them)."""
     at_16k = samples if rate == 16_000 else _to_16k(samples, rate)
     found = regions(vad.probabilities(at_16k), params, len(samples) / rate)
     spans: list[tuple[int, int]] = []
     for lo_s, hi_s in found:
         lo, hi = int(lo_s * rate), min(len(samples), int(hi_s * rate))
         spans += [(lo + a, lo + b) for a, b in _plain(samples[lo:hi], rate, stt)]
-    return spans, {min(len(samples), int(hi_s * rate)) for _, hi_s in found}
+    ends = {min(len(samples), int(hi_s * rate)) for _, hi_s in found}
+    return spans, ends, {int(lo_s * rate) for lo_s, _ in found if lo_s > 0}
 
 
 def _to_16k(samples: np.ndarray, rate: int) -> np.ndarray:
@@ -88,20 +90,22 @@ def cut(
         bounds = _plain(samples, rate, stt)
         pieces = [Piece(i, samples[a:b], rate, a / rate, b == n) for i, (a, b) in enumerate(bounds)]
         return pieces, [Timeline.contiguous(p.offset_s, p.duration) for p in pieces]
-    spans, pauses = _speech_spans(samples, rate, stt, vad, packing)
+    spans, pauses, onsets = _speech_spans(samples, rate, stt, vad, packing)
     pause = np.zeros(int(PAUSE_S * rate), dtype=np.float32)
     groups = _groups(spans, int((stt.max_audio_clip_s - TAIL_SILENCE_S) * rate), len(pause))
     tail = np.zeros(int(TAIL_SILENCE_S * rate), dtype=np.float32)
     pieces, timelines = [], []
     for i, group in enumerate(groups):
-        # A piece that ends where speech pauses cuts nothing off: it is read to its end, like the audio's last.
-        pieces.append(Piece(i, _joined(samples, group, pause, tail), rate, group[0][0] / rate, group[-1][1] in pauses))
-        timelines.append(
-            Timeline.laid_out(
-                [a / rate for a, _ in group],
-                [(b - a) / rate for a, b in group],
-                len(pause) / rate,
-                packing.prefix_padding_s + SNAP_SLACK_S,
-            )
+        timeline = Timeline.laid_out(
+            [a / rate for a, _ in group],
+            [(b - a) / rate for a, b in group],
+            len(pause) / rate,
+            packing.prefix_padding_s + SNAP_SLACK_S,
+            tuple(packing.prefix_padding_s if a in onsets else 0.0 for a, _ in group),
         )
+        joined = _joined(samples, group, pause, tail)
+        # A piece that ends where speech pauses cuts nothing off: it is read to its end, like the audio's last.
+        final = group[-1][1] in pauses
+        pieces.append(Piece(i, joined, rate, group[0][0] / rate, final))
+        timelines.append(timeline)
     return pieces, timelines

@@ -40,13 +40,17 @@ GAP_S = (0.3, 1.5)
 KEEP_S = (0.25, 0.35)  # of each recording kept before and after its speech
 BELOW_PEAK_DB, OVER_FLOOR_DB = 40.0, 15.0
 TELEPHONE, WIDEBAND = (300.0, 3400.0), (80.0, 7600.0)
-# name, rate, talker A, talker B, lead-in range (s), noise dBFS, seed
+# A quick exchange: turns that follow each other within a breath, as on a real phone call.
+QUICK_GAP_S = (0.3, 0.6)
+# name, rate, talker A, talker B, lead-in range (s), noise dBFS, seed, gaps between turns (s)
 CALLS = [
-    ("call-asterisk-librivox", 8000, "asterisk", "librivox", (3.0, 7.0), -50.0, 1),
-    ("call-asterisk-cards", 8000, "asterisk", "cards", (3.0, 7.0), -48.0, 2),
-    ("call-librivox-cards", 8000, "librivox", "cards", (3.0, 7.0), -52.0, 3),
-    ("wide-asterisk-librivox", 16000, "asterisk-g722", "librivox", (1.0, 3.0), -60.0, 4),
-    ("wide-asterisk-cards", 16000, "asterisk-g722", "cards", (1.0, 3.0), -58.0, 5),
+    ("call-asterisk-librivox", 8000, "asterisk", "librivox", (3.0, 7.0), -50.0, 1, GAP_S),
+    ("call-asterisk-cards", 8000, "asterisk", "cards", (3.0, 7.0), -48.0, 2, GAP_S),
+    ("call-librivox-cards", 8000, "librivox", "cards", (3.0, 7.0), -52.0, 3, GAP_S),
+    ("wide-asterisk-librivox", 16000, "asterisk-g722", "librivox", (1.0, 3.0), -60.0, 4, GAP_S),
+    ("wide-asterisk-cards", 16000, "asterisk-g722", "cards", (1.0, 3.0), -58.0, 5, GAP_S),
+    ("quick-asterisk-cards", 8000, "asterisk", "cards", (5.0, 7.0), -48.0, 6, QUICK_GAP_S),
+    ("quick-wide-librivox-cards", 16000, "librivox", "cards", (1.0, 3.0), -58.0, 7, QUICK_GAP_S),
 ]
 ASTERISK_TURNS = {"librivox": 5, "cards": 6}
 
@@ -156,13 +160,15 @@ def cut(samples: np.ndarray, rate: int) -> tuple[np.ndarray, float, float]:
     return clip, (first - start) / rate, (last - start) / rate
 
 
-def layout(lengths_s: list[float], rng: random.Random, lead_s: tuple[float, float]) -> list[tuple[float, float]]:
+def layout(
+    lengths_s: list[float], rng: random.Random, lead_s: tuple[float, float], gaps_s: tuple[float, float] = GAP_S
+) -> list[tuple[float, float]]:
     """(start, end) of each turn's speech: the first after a lead-in drawn from `lead_s`, each next one
-    a gap drawn from GAP_S after the end of the one before."""
+    a gap drawn from `gaps_s` after the end of the one before."""
     spans, start = [], rng.uniform(*lead_s)
     for length in lengths_s:
         spans.append((round(start, 3), round(start + length, 3)))
-        start += length + rng.uniform(*GAP_S)
+        start += length + rng.uniform(*gaps_s)
     return spans
 
 
@@ -183,7 +189,7 @@ def alternate(a: list[Utterance], b: list[Utterance]) -> list[Utterance]:
 
 
 def build(rate: int, a: str, b: str, lead_s: tuple[float, float], noise_dbfs: float, seed: int,
-          taken: set[str]) -> tuple[np.ndarray, list[Turn]]:  # fmt: skip
+          taken: set[str], gaps_s: tuple[float, float] = GAP_S) -> tuple[np.ndarray, list[Turn]]:  # fmt: skip
     """One conversation between talkers `a` and `b` at `rate`, and its turns."""
     rng = random.Random(seed)
     sides = {}
@@ -200,7 +206,7 @@ def build(rate: int, a: str, b: str, lead_s: tuple[float, float], noise_dbfs: fl
         clip, onset, offset = cut(load(u.path, rate), rate)
         clips.append((clip * (peaks[id(u)] / float(np.abs(clip).max())), onset))
         lengths.append(offset - onset)
-    spans = layout(lengths, rng, lead_s)
+    spans = layout(lengths, rng, lead_s, gaps_s)
     audio = mix(clips, [s for s, _ in spans], rate)
     band = TELEPHONE if rate == 8000 else WIDEBAND
     audio = band_limit(audio, rate, band) + noise(len(audio), rate, noise_dbfs, seed, band)
@@ -213,8 +219,8 @@ def build_set(directory: Path) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     taken: set[str] = set()
     paths = []
-    for name, rate, a, b, lead_s, noise_dbfs, seed in CALLS:
-        audio, turns = build(rate, a, b, lead_s, noise_dbfs, seed, taken)
+    for name, rate, a, b, lead_s, noise_dbfs, seed, gaps_s in CALLS:
+        audio, turns = build(rate, a, b, lead_s, noise_dbfs, seed, taken, gaps_s)
         sf.write(str(directory / f"{name}.wav"), audio, rate, subtype="PCM_16")
         truth = {"rate": rate, "duration_s": len(audio) / rate, "turns": [asdict(t) for t in turns]}
         (directory / f"{name}.json").write_text(json.dumps(truth, indent=1))
@@ -260,10 +266,11 @@ def score(turns: list[Turn], segments: list[Segment], text: str, audio_s: float,
     }  # fmt: skip
 
 
-def transcribe(url: str, path: Path) -> tuple[list[Segment], str, float]:
+def transcribe(url: str, path: Path, extra: dict[str, str] | None = None) -> tuple[list[Segment], str, float]:
     import httpx
 
     data = {"model": "whisper-1", "response_format": "verbose_json", "timestamp_granularities[]": "segment"}
+    data |= extra or {}
     started = time.perf_counter()
     with httpx.Client(timeout=1800) as client:
         files = {"file": (path.name, path.read_bytes())}
@@ -290,7 +297,7 @@ def table(rows: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def measure(url: str, paths: list[Path]) -> dict[str, dict[str, Any]]:
+def measure(url: str, paths: list[Path], extra: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
     """Each conversation's figures, then `overall`: the turns of all of them, as if one after another."""
     rows: dict[str, dict[str, Any]] = {}
     turns: list[Turn] = []
@@ -299,7 +306,7 @@ def measure(url: str, paths: list[Path]) -> dict[str, dict[str, Any]]:
     for path in paths:
         truth = json.loads(path.with_suffix(".json").read_text())
         these = [Turn(**t) for t in truth["turns"]]
-        found, text, wall = transcribe(url.rstrip("/"), path)
+        found, text, wall = transcribe(url.rstrip("/"), path, extra)
         rows[path.stem] = score(these, found, text, truth["duration_s"], wall)
         turns += [Turn(t.start_s + offset, t.end_s + offset, t.text, t.talker) for t in these]
         segments += [Segment(s.start + offset, s.end + offset, s.text) for s in found]
@@ -320,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, default=Path("/tmp/speech-gateway-conversations"))
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--build-only", action="store_true", help="write the set to --dir and stop")
+    parser.add_argument("--field", action="append", default=[], help="an extra form field KEY=VALUE")
     args = parser.parse_args(argv)
     try:
         paths = build_set(args.dir)
@@ -329,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.build_only:
         print("\n".join(str(p) for p in paths))
         return 0
-    rows = measure(args.url, paths)
+    rows = measure(args.url, paths, dict(f.split("=", 1) for f in args.field))
     print(table(rows))
     print("|Δ|: |turn start - nearest segment start| (s); first: of the first segment (overall: the worst);")
     print("longest: the longest segment = the longest srt/vtt cue (s), its sentences, the turns it overlaps;")

@@ -21,26 +21,44 @@ class Timeline:
 
     Between two stretches lies a pause (silence laid in, and both stretches' paddings). A
     segment that starts in a pause belongs to the speech after it, and one that ends there to
-    the speech before it; `snap_s` is how far around a joint such stamps are moved.
+    the speech before it; `snap_s` is how far around a joint such stamps are moved. A stretch
+    may begin with `leads[i]` seconds of padding before its speech: a start stamped there is
+    the speech's (a model stamps a window's first words at its start).
     """
 
     local: tuple[float, ...]
     source: tuple[float, ...]
     lengths: tuple[float, ...]
     snap_s: float = 0.0
+    leads: tuple[float, ...] = ()
 
     @classmethod
     def contiguous(cls, offset_s: float, duration_s: float) -> Timeline:
         return cls((0.0,), (offset_s,), (duration_s,))
 
     @classmethod
-    def laid_out(cls, sources: list[float], lengths: list[float], pause_s: float, snap_s: float = 0.0) -> Timeline:
+    def laid_out(
+        cls,
+        sources: list[float],
+        lengths: list[float],
+        pause_s: float,
+        snap_s: float = 0.0,
+        leads: tuple[float, ...] = (),
+    ) -> Timeline:
         """Stretches laid one after another with `pause_s` between them."""
         local, at = [], 0.0
         for length in lengths:
             local.append(round(at, 6))
             at += length + pause_s
-        return cls(tuple(local), tuple(sources), tuple(lengths), snap_s)
+        return cls(tuple(local), tuple(sources), tuple(lengths), snap_s, leads)
+
+    def _lead(self, i: int) -> float:
+        return min(self.leads[i], self.lengths[i]) if self.leads else 0.0
+
+    @property
+    def stretches(self) -> tuple[tuple[float, float], ...]:
+        """Each stretch's (start, end) in seconds into the piece."""
+        return tuple((lo, lo + n) for lo, n in zip(self.local, self.lengths, strict=True))
 
     @property
     def end(self) -> float:
@@ -63,7 +81,9 @@ class Timeline:
         # A start in the pause after stretch i, or just before the next stretch, is the next one's.
         before_next = i < last and self._gap(i) and self.local[i + 1] - local_s <= self.snap_s
         if not is_end and i < last and (within >= self.lengths[i] or before_next):
-            return self.source[i + 1]
+            return self.source[i + 1] + self._lead(i + 1)
+        if not is_end and within < self._lead(i):
+            return self.source[i] + self._lead(i)
         if is_end and i > 0 and self._gap(i - 1) and within <= self.snap_s:
             return self.source[i - 1] + self.lengths[i - 1]
         return self.source[i] + min(max(within, 0.0), self.lengths[i])

@@ -32,6 +32,7 @@ from models.languages import LANGUAGES, normalise_language, shown
 from models.signal import quiet_noise
 from models.whisper.aligner import Aligner
 from models.whisper.reading import LanguageGuess, Window, detect_language, read_window
+from models.whisper.rules import timestamp_spans
 from models.whisper.sharing import WindowSharing
 from models.whisper.vocab import WhisperVocab, load_tokenizer
 from models.whisper.window import SECONDS_PER_TIMESTAMP, WindowContext, WindowOutcome, decode_text, parse_window
@@ -200,8 +201,10 @@ class WhisperModel:
         # The encoder reads 30 s whatever the clip's length: short clips of several requests share it.
         return WindowSharing(self, setup, self.chunk_length_s)
 
-    def logits_rule(self) -> tuple[str, dict[str, Any]]:
-        return LOGITS_RULE, self.rule_args
+    def logits_rule(self, stretches: Sequence[tuple[float, float]] = ()) -> tuple[str, dict[str, Any]]:
+        if len(stretches) < 2:
+            return LOGITS_RULE, self.rule_args
+        return LOGITS_RULE, {**self.rule_args, "spans": timestamp_spans(stretches)}
 
     async def warm_up(self, calls: EngineCalls) -> None:
         stt = self.get_speech_to_text_config("transcribe")
@@ -249,8 +252,14 @@ class WhisperModel:
         }
 
     def get_generation_prompt(
-        self, audio: np.ndarray, stt_config: SpeechToTextConfig, options: DecodeOptions, temperature: float
+        self,
+        audio: np.ndarray,
+        stt_config: SpeechToTextConfig,
+        options: DecodeOptions,
+        temperature: float,
+        stretches: Sequence[tuple[float, float]] = (),
     ) -> GenerationRequest:
+        """`stretches` (seconds into `audio`): clips sharing the window; each segment stays in one (`rules.py`)."""
         prompt = options.prompt if temperature <= PROMPT_RESET_TEMPERATURE else None
         decoder_ids = self.decoder_prompt(options.language, options.task, prompt)
         return GenerationRequest(
@@ -262,7 +271,7 @@ class WhisperModel:
             # English-only: that row is the first sampled step, read through logprob_token_ids.
             prompt_logprobs=NO_SPEECH_TOP_K if self.multilingual else None,
             logprob_token_ids=None if self.multilingual else [self.vocab.no_speech],
-            logits_rule=self.logits_rule(),
+            logits_rule=self.logits_rule(stretches),
         )
 
     def get_language_detection_prompt(

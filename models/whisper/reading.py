@@ -54,7 +54,12 @@ class WindowReader(Protocol):
     def fallback_temperatures(self) -> Sequence[float]: ...
 
     def get_generation_prompt(
-        self, audio: np.ndarray, stt_config: SpeechToTextConfig, options: DecodeOptions, temperature: float
+        self,
+        audio: np.ndarray,
+        stt_config: SpeechToTextConfig,
+        options: DecodeOptions,
+        temperature: float,
+        stretches: Sequence[tuple[float, float]] = (),
     ) -> GenerationRequest: ...
 
     def parse_window(

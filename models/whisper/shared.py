@@ -3,9 +3,10 @@
 The riders are laid out in one window with `GAP_S` of silence between them: a `Timeline`
 whose stretch `i` is rider `i`. Two things keep one rider's words out of another's answer:
 
-- By construction, the timestamp rule is told where each rider lies. No timestamp may fall
-  in the gap between two riders, and a segment opened in one rider must close before that
-  rider ends (`rules.py`). So every segment has exactly one owner by its own timestamps.
+- By construction, the timestamp rule is told where each rider lies (the window's stretches,
+  as for packed speech). No timestamp may fall in the gap between two riders, and a segment
+  opened in one rider must close before that rider ends (`rules.py`). So every segment has
+  exactly one owner by its own timestamps.
 - The text is still the model's choice, so each rider's share is checked against that rider's
   own audio: it begins where its speech begins, ends where its speech ends, and holds no more
   tokens than its seconds can. A stray sentence shows as a rider left short or overfull.
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -26,13 +27,11 @@ from models.interface import SpeechToTextConfig as SttConfig
 from models.signal import HOP, frame_rms, loudness_threshold
 from models.timeline import Timeline
 from models.whisper.loops import MAX_TOKENS_PER_S, TOKEN_SLACK
+from models.whisper.rules import END_SLACK_S
 from models.whisper.window import WindowOutcome
 
 # Silence laid between two riders.
 GAP_S = 1.0
-SECONDS_PER_TIMESTAMP = 0.02
-# A rider's timestamps may run this far past its end, into the gap (their precision is ~0.2 s).
-END_SLACK_S = 0.3
 # A rider's first segment starts at most this long after its speech does...
 LATE_START_S = 1.0
 # ... and its last one ends at most this long before its speech does.
@@ -45,7 +44,12 @@ class SharedWindowReader(Protocol):
     """The parts of `WhisperModel` a shared window is read with."""
 
     def get_generation_prompt(
-        self, audio: np.ndarray, stt_config: SttConfig, options: DecodeOptions, temperature: float
+        self,
+        audio: np.ndarray,
+        stt_config: SttConfig,
+        options: DecodeOptions,
+        temperature: float,
+        stretches: Sequence[tuple[float, float]] = (),
     ) -> GenerationRequest: ...
 
     def parse_window(
@@ -70,15 +74,6 @@ def lay_out(pieces: Sequence[Piece]) -> tuple[np.ndarray, Timeline]:
     samples = np.concatenate([part for p in pieces for part in (gap, p.samples)][1:])
     timeline = Timeline.laid_out([p.offset_s for p in pieces], [p.duration for p in pieces], len(gap) / rate)
     return samples, timeline
-
-
-def rule_spans(timeline: Timeline) -> list[list[int]]:
-    """Per rider, the first and last timestamp index its segments may use."""
-    step = SECONDS_PER_TIMESTAMP
-    return [
-        [round(lo / step), round((lo + length + END_SLACK_S) / step)]
-        for lo, length in zip(timeline.local, timeline.lengths, strict=True)
-    ]
 
 
 def owner(segment: Segment, timeline: Timeline) -> int | None:
@@ -147,14 +142,11 @@ async def read_shared(
     options: DecodeOptions,
     stt: SttConfig,
     calls: EngineCalls,
-    rule: tuple[str, dict[str, Any]],
 ) -> SharedReading:
     """One greedy reading of the riders' window under the rider-aware timestamp rule, split and checked."""
     samples, timeline = lay_out(pieces)
     window_s = len(samples) / pieces[0].sample_rate
-    request = model.get_generation_prompt(samples, stt, options, 0.0)
-    name, args = rule
-    request = replace(request, logits_rule=(name, {**args, "spans": rule_spans(timeline)}))
+    request = model.get_generation_prompt(samples, stt, options, 0.0, timeline.stretches)
     result = await calls.generate(request, "shared")
     outcome = model.parse_window(result, window_s, 0.0, 0.0, final=True)
     spent = {"input_tokens": result.prompt_tokens, "output_tokens": len(result.token_ids)}

@@ -130,7 +130,7 @@ class WindowSharing:
         pieces = [r.piece for r in riders]
         options = decoding_key(riders[0].options)
         stt = self.model.get_speech_to_text_config(options.task)
-        shared = await read_shared(self.model, pieces, options, stt, self._calls(), self.model.logits_rule())
+        shared = await read_shared(self.model, pieces, options, stt, self._calls())
         self._told(len(riders), shared)
         if shared.doubt is not None:
             return await self._each_alone(riders)

@@ -142,7 +142,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_set_has_telephone_and_wideband_calls_of_alternating_turns(built: Path) -> None:
-    for name, rate, _, _, lead_s, _, _ in conv.CALLS:
+    for name, rate, _, _, lead_s, _, _, gaps_s in conv.CALLS:
         truth = json.loads((built / f"{name}.json").read_text())
         turns = [Turn(**t) for t in truth["turns"]]
         assert sf.info(str(built / f"{name}.wav")).samplerate == rate == truth["rate"]
@@ -152,7 +152,7 @@ def test_set_has_telephone_and_wideband_calls_of_alternating_turns(built: Path) 
         assert all(t.text and t.end_s > t.start_s for t in turns)
         assert all(x.talker != y.talker for x, y in itertools.pairwise(turns))
         gaps = [y.start_s - x.end_s for x, y in itertools.pairwise(turns)]
-        assert all(GAP_S[0] - 0.002 <= g <= GAP_S[1] + 0.002 for g in gaps)
+        assert all(gaps_s[0] - 0.002 <= g <= gaps_s[1] + 0.002 for g in gaps)
     assert {rate for _, rate, *_ in conv.CALLS} == {8000, 16000}
 
 

@@ -125,3 +125,10 @@ def test_loudness_stands_in_for_the_model() -> None:
     audio, truth = recording([3.0, 3.0])
     found = regions(LoudnessVad().probabilities(audio), VadParams(), len(audio) / RATE)
     assert len(found) == 2 and abs(found[0][0] - truth[0][0]) < 0.5
+
+
+def test_a_start_stamped_in_the_padding_before_speech_is_the_speech_onset() -> None:
+    timeline = Timeline.laid_out([10.0, 40.0], [2.0, 3.0], pause_s=1.0, snap_s=0.5, leads=(0.3, 0.3))
+    assert timeline.to_source(0.0) == 10.3 and timeline.to_source(0.5) == 10.5
+    assert timeline.to_source(2.5) == 40.3 and timeline.to_source(3.1) == 40.3
+    assert timeline.to_source(0.1, is_end=True) == pytest.approx(10.1)  # ends are not moved

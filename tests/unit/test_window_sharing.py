@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +20,8 @@ from models.interface import (
     SharingSetup,
     SpeechToTextConfig,
 )
-from models.whisper.shared import GAP_S, lay_out, owner, rule_spans, split
+from models.whisper.rules import timestamp_spans
+from models.whisper.shared import GAP_S, lay_out, owner, split
 from models.whisper.sharing import WindowSharing
 from models.whisper.window import WindowOutcome
 
@@ -52,13 +54,16 @@ class FakeWhisper:
     def get_speech_to_text_config(self, task: str) -> SpeechToTextConfig:
         return SpeechToTextConfig()
 
-    def logits_rule(self) -> tuple[str, dict[str, Any]]:
-        return "models.whisper.rules:build_rule", {}
-
     def get_generation_prompt(
-        self, audio: np.ndarray, stt: SpeechToTextConfig, options: DecodeOptions, temperature: float
+        self,
+        audio: np.ndarray,
+        stt: SpeechToTextConfig,
+        options: DecodeOptions,
+        temperature: float,
+        stretches: Sequence[tuple[float, float]] = (),
     ) -> GenerationRequest:
-        return GenerationRequest(prompt={"audio": audio}, max_tokens=10)
+        rule = ("models.whisper.rules:build_rule", {"spans": timestamp_spans(stretches)})
+        return GenerationRequest(prompt={"audio": audio}, max_tokens=10, logits_rule=rule)
 
     def parse_window(
         self, result: GenerationResult, window_s: float, offset_s: float, temperature: float, final: bool = False
@@ -169,7 +174,7 @@ async def test_an_idle_engine_takes_a_lone_piece_at_once() -> None:
 def test_segments_belong_to_the_rider_whose_span_holds_them() -> None:
     pieces = [piece(2.0, 10.0), piece(3.0, 20.0)]
     _, timeline = lay_out(pieces)
-    assert timeline.local == (0.0, 2.0 + GAP_S) and rule_spans(timeline) == [[0, 115], [150, 315]]
+    assert timeline.local == (0.0, 2.0 + GAP_S) and timestamp_spans(timeline.stretches) == [[0, 115], [150, 315]]
     assert owner(Segment(0.0, 2.2, " a"), timeline) == 0 and owner(Segment(3.0, 6.0, " b"), timeline) == 1
     # Reaching from one rider into the next: no owner, and the window is not used.
     assert owner(Segment(1.0, 4.0, " a b"), timeline) is None
