@@ -44,7 +44,7 @@ USER 1000:1000
 VOLUME ["/cache"]
 EXPOSE 8000
 STOPSIGNAL SIGTERM
-HEALTHCHECK --interval=30s --timeout=10s --start-period=300s --retries=3 CMD ["python", "-m", "app.healthcheck"]
+HEALTHCHECK --interval=30s --timeout=10s --start-period=300s --retries=3 CMD ["python", "-m", "app.ops.healthcheck"]
 CMD ["python", "-m", "app"]
 
 FROM base AS gpu
@@ -55,5 +55,5 @@ USER 1000:1000
 VOLUME ["/cache"]
 EXPOSE 8000
 STOPSIGNAL SIGTERM
-HEALTHCHECK --interval=30s --timeout=10s --start-period=300s --retries=3 CMD ["python", "-m", "app.healthcheck"]
+HEALTHCHECK --interval=30s --timeout=10s --start-period=300s --retries=3 CMD ["python", "-m", "app.ops.healthcheck"]
 CMD ["python", "-m", "app"]

@@ -6,8 +6,8 @@ import math
 
 import uvicorn
 
-from app.logs import configure_logging
 from app.main import create_app
+from app.ops.logs import configure_logging
 from config import load_settings
 
 

@@ -10,14 +10,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from app.admission import Admission
-from app.auth import api_key_guard
-from app.errors import install_error_handlers
-from app.metrics import Metrics
-from app.middleware import RequestContext
-from app.pipeline import Transcriber
-from app.routes import audio, health, models, page
-from app.routes.realtime import build_router as realtime_router
+from app.http.auth import api_key_guard
+from app.http.errors import install_error_handlers
+from app.http.middleware import RequestContext
+from app.http.routes import audio, health, models, page
+from app.http.routes.realtime import build_router as realtime_router
+from app.ops.metrics import Metrics
+from app.scheduling.admission import Admission
+from app.scheduling.pipeline import Transcriber
 from app.state import Gateway, Runtime
 from config import Settings
 
@@ -30,7 +30,7 @@ RuntimeFactory = Callable[[Settings], Awaitable[Runtime]]
 
 async def build_runtime(settings: Settings) -> Runtime:
     """Provision the model, load its registry entry and start vLLM (off the event loop)."""
-    from app.engine import VllmEngine  # vLLM is imported only when a real engine is wanted
+    from app.scheduling.engine import VllmEngine  # vLLM is imported only when a real engine is wanted
     from models.registry import load_model
     from models.source import resolve
 

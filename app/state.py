@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 
 from fastapi import Request
 
-from app.admission import Admission
-from app.errors import APIError
-from app.metrics import Metrics
-from app.pipeline import Engine, Transcriber
+from app.http.errors import APIError
+from app.ops.metrics import Metrics
+from app.scheduling.admission import Admission
+from app.scheduling.pipeline import Engine, Transcriber
 from config import Settings
 from models.interface import TranscriptionModel
 

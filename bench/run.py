@@ -158,7 +158,7 @@ def crosstalk_run(config: ServerConfig, requests: int) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     began = time.perf_counter()
-    from app.engine import resolve_dtype
+    from app.scheduling.engine import resolve_dtype
     from config import load_settings
     from models.source import resolve
 

@@ -1,7 +1,7 @@
 """Where the times read in a piece fall in the audio: stretches of audio laid out with pauses between them.
 
 A piece the model reads may be made of several stretches: speech regions packed into one
-window with the silence between them shortened (`app/audio` packing), or short clips of
+window with the silence between them shortened (`app/audio/decode` packing), or short clips of
 several requests sharing one window (`models/whisper/sharing.py`). A `Timeline` maps a time
 read in the piece back to the audio the stretch came from, and `place` moves a reading's
 segments and words there.

@@ -9,14 +9,14 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from app.admission import Admission
-from app.audio import Audio, resample
-from app.errors import APIError, internal_error
-from app.formats import usage
-from app.metrics import Metrics
-from app.pipeline import PieceDone, Transcriber
+from app.audio.decode import Audio, resample
+from app.http.errors import APIError, internal_error
+from app.ops.metrics import Metrics
+from app.output.formats import usage
 from app.realtime.events import RATE, server_event
 from app.realtime.session import Commit
+from app.scheduling.admission import Admission
+from app.scheduling.pipeline import PieceDone, Transcriber
 from models.interface import DecodeOptions, ModelInputError
 
 log = logging.getLogger("speech_gateway.realtime")

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from app.audio.vad import SpeechDetector
 from app.realtime.events import (
     RATE,
     ClientEvent,
@@ -27,7 +28,6 @@ from app.realtime.events import (
     session_shape,
 )
 from app.realtime.turns import Turn, TurnDetector
-from app.vad import SpeechDetector
 
 MIN_COMMIT_SAMPLES = RATE // 10  # OpenAI refuses to commit less than 100 ms
 IDLE_KEEP_S = 0.5  # with turn detection, silence kept beyond the prefix padding while nobody speaks

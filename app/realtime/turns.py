@@ -14,9 +14,9 @@ from typing import Literal
 import numpy as np
 import soxr
 
+from app.audio.vad import FRAME, HYSTERESIS, SpeechDetector
+from app.audio.vad import RATE as DETECTOR_RATE
 from app.realtime.events import RATE, TurnDetection
-from app.vad import FRAME, HYSTERESIS, SpeechDetector
-from app.vad import RATE as DETECTOR_RATE
 
 FRAME_IN = FRAME * RATE // DETECTOR_RATE  # one detector frame in input samples (768 at 24 kHz)
 CONTEXT_FRAMES = 32  # about 1 s of earlier audio re-read before the new frames

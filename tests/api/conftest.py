@@ -13,10 +13,10 @@ import pytest
 import soundfile as sf
 from openai import AsyncOpenAI
 
+from app.audio.vad import LoudnessVad
 from app.main import create_app
-from app.pipeline import Transcriber
+from app.scheduling.pipeline import Transcriber
 from app.state import Runtime
-from app.vad import LoudnessVad
 from config import Settings, load_settings
 from models.interface import GenerationRequest, GenerationResult
 from models.whisper import WhisperModel

@@ -16,7 +16,7 @@ import pytest
 from openai import AsyncOpenAI
 
 from app.main import create_app
-from app.pipeline import Transcriber
+from app.scheduling.pipeline import Transcriber
 from app.state import Runtime
 from config import load_settings
 from models.interface import (

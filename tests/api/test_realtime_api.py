@@ -12,10 +12,10 @@ import pytest
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from app.audio.vad import LoudnessVad
 from app.main import create_app
-from app.pipeline import Transcriber
+from app.scheduling.pipeline import Transcriber
 from app.state import Runtime
-from app.vad import LoudnessVad
 from config import Settings, load_settings
 from models.whisper import WhisperModel
 from tests.api.conftest import ScriptedEngine

@@ -269,10 +269,10 @@ def keyed_server(whisper_base: Any) -> Iterator[str]:
     """create_app with a key and the scripted engine of the API tier, under uvicorn in a thread."""
     import uvicorn
 
+    from app.audio.vad import LoudnessVad
     from app.main import create_app
-    from app.pipeline import Transcriber
+    from app.scheduling.pipeline import Transcriber
     from app.state import Runtime
-    from app.vad import LoudnessVad
     from config import Settings, load_settings
     from tests.api.conftest import ScriptedEngine
 

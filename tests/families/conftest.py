@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.engine import VllmEngine
+from app.scheduling.engine import VllmEngine
 from config import Settings, load_settings
 from models.audio_chat import AudioChatFamily
 from models.interface import DecodeOptions, GenerationResult, Piece

@@ -17,7 +17,7 @@ import pytest
 import soundfile as sf
 from openai import OpenAI
 
-from app.audio import split_windows
+from app.audio.decode import split_windows
 from models.audio_chat import MAX_NEW_TOKENS, AudioChatFamily
 from models.interface import DecodeOptions
 from models.registry import load_model

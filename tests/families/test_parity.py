@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.engine import VllmEngine
+from app.scheduling.engine import VllmEngine
 from models.audio_chat import AudioChatFamily
 from models.interface import DecodeOptions
 from models.registry import load_model

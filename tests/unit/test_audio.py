@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from app.audio import check_length, decode, quietest_point, resample, split_windows
-from app.errors import APIError
+from app.audio.decode import check_length, decode, quietest_point, resample, split_windows
+from app.http.errors import APIError
 from models.signal import has_speech, is_silent
 
 
@@ -45,7 +45,7 @@ def test_ffmpeg_containers_decode(tmp_path: Path, suffix: str) -> None:
 
 
 def test_resampling_keeps_pitch_and_duration() -> None:
-    from app.audio import Audio
+    from app.audio.decode import Audio
 
     out = resample(Audio(tone(1.0, 8000, 300.0), 8000), 16000)
     assert len(out.samples) == 16000
@@ -71,7 +71,7 @@ def test_nan_samples_are_refused(tmp_path: Path) -> None:
 
 
 def test_too_long_and_too_short(tmp_path: Path) -> None:
-    from app.audio import Audio
+    from app.audio.decode import Audio
 
     path = tmp_path / "long.wav"
     sf.write(str(path), np.zeros(16000 * 5, np.float32), 16000)

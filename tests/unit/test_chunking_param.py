@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from app.chunking import parse_chunking
-from app.errors import APIError
-from app.upload import ParsedForm
-from app.vad import VadParams
+from app.audio.vad import VadParams
+from app.http.chunking import parse_chunking
+from app.http.errors import APIError
+from app.http.upload import ParsedForm
 
 
 def parsed(fields: dict[str, str]) -> VadParams | None:

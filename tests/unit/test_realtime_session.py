@@ -11,11 +11,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from app.audio.vad import FRAME
 from app.realtime.events import EventError, SessionConfig, TurnDetection
 from app.realtime.items import Transcriptions
 from app.realtime.session import Commit, Session
 from app.realtime.turns import BLOCK_FRAMES, CONTEXT_FRAMES
-from app.vad import FRAME
 
 RATE = 24_000
 

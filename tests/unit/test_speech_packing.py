@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from app.packing import PAUSE_S, TAIL_SILENCE_S, cut
-from app.vad import LoudnessVad, SileroVad, VadParams, regions
+from app.audio.packing import PAUSE_S, TAIL_SILENCE_S, cut
+from app.audio.vad import LoudnessVad, SileroVad, VadParams, regions
 from models.interface import Piece, Reading, Segment, SpeechToTextConfig
 from models.timeline import Timeline, place
 from tests.speech import SAMPLE_RATE, SENTENCES, speak

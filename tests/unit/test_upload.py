@@ -2,8 +2,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from app.errors import APIError
-from app.upload import parse_form
+from app.http.errors import APIError
+from app.http.upload import parse_form
 
 BOUNDARY = "XyZ"
 

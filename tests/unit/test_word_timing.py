@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from app.formats import to_verbose_json
-from app.transcript import Transcript
+from app.output.formats import to_verbose_json
+from app.output.transcript import Transcript
 from models.interface import Piece, Reading, Segment, Word
 from models.timeline import Timeline, place
 from models.whisper import WhisperModel

@@ -6,7 +6,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from app.protocol import (
+from app.http.protocol import (
     DurationUsage,
     InputTokenDetails,
     Logprob,
@@ -17,7 +17,7 @@ from app.protocol import (
     Usage,
     WordJSON,
 )
-from app.transcript import Transcript
+from app.output.transcript import Transcript
 from models.interface import Segment, TokenLogprob
 
 TEXT_MEDIA_TYPES = {"text": "text/plain", "srt": "application/x-subrip", "vtt": "text/vtt"}

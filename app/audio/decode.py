@@ -13,7 +13,7 @@ import librosa
 import numpy as np
 import soundfile as sf
 
-from app.errors import bad_request
+from app.http.errors import bad_request
 from models.signal import window_rms
 
 MIN_AUDIO_SECONDS = 0.1

@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
-from app.errors import APIError
+from app.http.errors import APIError
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from app.errors import model_not_found
-from app.protocol import ModelCard, ModelList
+from app.http.errors import model_not_found
+from app.http.protocol import ModelCard, ModelList
 from app.state import Runtime, get_runtime
 
 router = APIRouter(prefix="/v1", tags=["models"])

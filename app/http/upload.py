@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from app.errors import APIError, bad_request, too_large
+from app.http.errors import APIError, bad_request, too_large
 
 MAX_FIELD_BYTES = 256 * 1024
 MAX_FIELDS = 200

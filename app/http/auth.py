@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 
 from fastapi import Request
 
-from app.errors import APIError
+from app.http.errors import APIError
 
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
 

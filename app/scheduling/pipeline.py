@@ -14,10 +14,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
-from app.audio import Audio, check_length, decode, resample
-from app.packing import cut
-from app.transcript import Transcript, assemble
-from app.vad import SileroVad, SpeechDetector, VadParams
+from app.audio.decode import Audio, check_length, decode, resample
+from app.audio.packing import cut
+from app.audio.vad import SileroVad, SpeechDetector, VadParams
+from app.output.transcript import Transcript, assemble
 from models.interface import (
     DecodeOptions,
     EngineCalls,
@@ -40,7 +40,7 @@ STREAM_HEAD_START = 2
 
 
 class Engine(Protocol):
-    """What the pipeline needs of an engine; `app.engine.VllmEngine` is the real one."""
+    """What the pipeline needs of an engine; `app.scheduling.engine.VllmEngine` is the real one."""
 
     async def generate(self, request: GenerationRequest, request_id: str) -> GenerationResult: ...
 

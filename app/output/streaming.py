@@ -10,11 +10,11 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Any
 
-from app.errors import APIError, internal_error, refused, timed_out
-from app.formats import logprob_list, logprobs_of, usage
-from app.metrics import Metrics
-from app.pipeline import PieceDone, Plan, Transcriber
-from app.protocol import TextDeltaEvent, TextDoneEvent
+from app.http.errors import APIError, internal_error, refused, timed_out
+from app.http.protocol import TextDeltaEvent, TextDoneEvent
+from app.ops.metrics import Metrics
+from app.output.formats import logprob_list, logprobs_of, usage
+from app.scheduling.pipeline import PieceDone, Plan, Transcriber
 from models.interface import ModelInputError, Reading
 
 log = logging.getLogger("speech_gateway.streaming")

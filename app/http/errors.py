@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.cancellation import ClientDisconnected
+from app.scheduling.cancellation import ClientDisconnected
 from models.interface import ModelInputError
 
 log = logging.getLogger("speech_gateway.errors")

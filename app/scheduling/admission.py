@@ -7,7 +7,7 @@ import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from app.errors import APIError
+from app.http.errors import APIError
 
 # Weight of the newest request when averaging request durations for Retry-After.
 EWMA_ALPHA = 0.2

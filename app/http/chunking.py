@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import math
 
-from app.errors import bad_request
-from app.upload import ParsedForm
-from app.vad import VadParams
+from app.audio.vad import VadParams
+from app.http.errors import bad_request
+from app.http.upload import ParsedForm
 
 PARAM = "chunking_strategy"
 MAX_MS = 10_000

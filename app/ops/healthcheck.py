@@ -1,4 +1,4 @@
-"""`python -m app.healthcheck`: exit 0 when the local server answers /health (for HEALTHCHECK)."""
+"""`python -m app.ops.healthcheck`: exit 0 when the local server answers /health (for HEALTHCHECK)."""
 
 from __future__ import annotations
 

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from app.audio import split_windows
-from app.vad import SpeechDetector, VadParams, regions
+from app.audio.decode import split_windows
+from app.audio.vad import SpeechDetector, VadParams, regions
 from models.interface import Piece, SpeechToTextConfig
 from models.timeline import Timeline
 

@@ -16,8 +16,8 @@ import numpy as np
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from app.audio import Audio, resample
-from app.auth import key_matches
+from app.audio.decode import Audio, resample
+from app.http.auth import key_matches
 from app.realtime.events import RATE, EventError, SessionConfig, error_event
 from app.realtime.items import Transcriptions, transcribe
 from app.realtime.session import Commit, Session

@@ -9,10 +9,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from app.chunking import parse_chunking
-from app.errors import bad_request
-from app.upload import ParsedForm, UploadedFile
-from app.vad import VadParams
+from app.audio.vad import VadParams
+from app.http.chunking import parse_chunking
+from app.http.errors import bad_request
+from app.http.upload import ParsedForm, UploadedFile
 from models.interface import Task
 
 ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]

@@ -8,8 +8,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.logs import new_request_id, request_id_var
-from app.metrics import Metrics
+from app.ops.logs import new_request_id, request_id_var
+from app.ops.metrics import Metrics
 
 log = logging.getLogger("speech_gateway.access")
 

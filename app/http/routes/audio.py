@@ -11,20 +11,20 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
-from app.audio import Audio
-from app.cancellation import until_disconnect
-from app.errors import model_not_found, timed_out
-from app.formats import render
-from app.logs import request_id_var
-from app.protocol import TranscriptionParams, parse_params, upload_of
+from app.audio.decode import Audio
+from app.http.errors import model_not_found, timed_out
+from app.http.protocol import TranscriptionParams, parse_params, upload_of
+from app.http.upload import parse_form
+from app.ops.logs import request_id_var
+from app.output.formats import render
+from app.output.streaming import transcript_events
+from app.scheduling.cancellation import until_disconnect
 from app.state import Gateway, Runtime, get_gateway, get_runtime
-from app.streaming import transcript_events
-from app.upload import parse_form
 from models.interface import DecodeOptions, Task
 
 router = APIRouter(prefix="/v1/audio", tags=["audio"])
 
-# Shown in the OpenAPI document: the body is multipart, parsed by app.upload.
+# Shown in the OpenAPI document: the body is multipart, parsed by app.http.upload.
 _FORM_DOC: dict[str, Any] = {
     "requestBody": {
         "required": True,

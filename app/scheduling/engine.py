@@ -21,7 +21,7 @@ from vllm.sampling_params import RequestOutputKind
 from vllm.v1.engine.async_llm import AsyncLLM
 from vllm.v1.sample.logits_processor import AdapterLogitsProcessor
 
-from app.logs import DtypeCastNotes
+from app.ops.logs import DtypeCastNotes
 from config import Settings, export_engine_environment
 from models.compute import cpu_has_bf16
 from models.interface import GenerationRequest, GenerationResult
