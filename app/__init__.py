@@ -1,1 +1,1 @@
-"""speech-gateway's HTTP gateway: upload, decoding, chunking, prompts through the registry, the engine."""
+"""speech-gateway's HTTP gateway, in rooms along a request's way: http, audio, scheduling, output; realtime; ops."""

@@ -1,1 +1,1 @@
-"""OpenAI's Realtime API for transcription sessions: client events in, server events out."""
+"""OpenAI's Realtime transcription sessions: client events in, turns to app/scheduling/, server events out."""

@@ -56,3 +56,10 @@ def test_app_names_no_particular_model() -> None:
         text = path.read_text(encoding="utf-8").lower()
         for name in ("whisper", "qwen", "flamingo"):
             assert name not in text, f"{path.relative_to(ROOT)} names {name}"
+
+
+def test_each_room_says_what_it_holds() -> None:
+    for init in sorted((ROOT / "app").rglob("__init__.py")):
+        docstring = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8")))
+        where = init.relative_to(ROOT).as_posix()
+        assert docstring and "\n" not in docstring.strip(), f"{where} needs a one-line docstring"
