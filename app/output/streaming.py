@@ -1,81 +1,121 @@
-"""Server-sent events of a streamed transcription: deltas as the family emits them, then the whole text."""
+"""The one consumer of a streamed transcription: text deltas as they become final, then the transcript.
+
+A failure at any step ends the stream with the error the client should see (the same mapping for
+every stream). Server-sent events (`app.http.routes.audio`) and the Realtime socket
+(`app.realtime.items`) each only shape these events into their own.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
-from typing import Any
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from app.http.errors import APIError, internal_error, refused, timed_out
-from app.http.protocol import TextDeltaEvent, TextDoneEvent
 from app.ops.metrics import Metrics
-from app.output.formats import logprob_list, logprobs_of, usage
+from app.output.transcript import Transcript
 from app.scheduling.pipeline import PieceDone, Plan, Transcriber
-from models.interface import ModelInputError, Reading
+from models.interface import ModelInputError, Reading, TextDelta, TokenLogprob
 
 log = logging.getLogger("speech_gateway.streaming")
 
+T = TypeVar("T")
+# Makes the plan once the stream holds its slot (decoding, cutting, the family's preparation).
+Prepare = Callable[[], Awaitable[Plan]]
 
-def sse(payload: dict[str, Any]) -> str:
-    return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
+
+@dataclass(frozen=True)
+class Delta:
+    """Text that is final now; the stream's first delta has no leading whitespace."""
+
+    text: str
+    logprobs: tuple[TokenLogprob, ...] = ()
 
 
-async def transcript_events(
+@dataclass(frozen=True)
+class Done:
+    """Every piece is read: the whole transcript."""
+
+    transcript: Transcript
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The stream ends here, with what to tell the client."""
+
+    error: APIError
+
+
+StreamEvent = Delta | Done | Failed
+
+
+async def _by(deadline: float, step: Awaitable[T]) -> T:
+    """`step`, cut off with TimeoutError at `deadline` (the event loop's clock)."""
+    return await asyncio.wait_for(step, max(0.0, deadline - asyncio.get_running_loop().time()))
+
+
+def _delta(event: TextDelta, begun: bool) -> Delta | None:
+    text = event.text if begun else event.text.lstrip()
+    return Delta(text, event.logprobs) if text else None
+
+
+def _failure(error: Exception, request_id: str) -> APIError:
+    """What the client is told when a stream fails: the API error, or a refusal, or no internals."""
+    if isinstance(error, APIError):
+        return error
+    if isinstance(error, ModelInputError):
+        return refused(error)
+    log.error("stream %s failed", request_id, exc_info=error)
+    return internal_error()
+
+
+async def stream_transcript(
     transcriber: Transcriber,
-    plan: Plan,
+    plan: Plan | Prepare,
     request_id: str,
-    resources: AsyncExitStack,
+    *,
+    hold: AbstractAsyncContextManager[Any],
     deadline: float,
-    metrics: Metrics,
     timeout_s: float,
-) -> AsyncIterator[str]:
-    """`transcript.text.delta` events in order as text becomes final, then `transcript.text.done`.
+    metrics: Metrics | None = None,
+) -> AsyncGenerator[StreamEvent, None]:
+    """`Delta`s in order as text becomes final, then `Done`; or `Failed`, wherever it failed.
 
-    Owns `resources` (the admission slot): released when the stream ends, however it ends.
-    Starlette cancels this generator when the client disconnects, which aborts the engine work.
+    `hold` (an admission slot) is entered first and released when the stream ends, however it
+    ends; a `Prepare` makes the plan while it is held. All of it must be done by `deadline` (the
+    event loop's clock; `timeout_s` is what the client is told). Closing or cancelling the
+    consumer aborts the engine work.
     """
     started = time.perf_counter()
-    loop = asyncio.get_running_loop()
     readings: list[Reading] = []
-    begun = False
-    want_logprobs = plan.options.want_logprobs
-    events = transcriber.events(plan, request_id, streaming=True)
     try:
-        async with resources:
+        async with AsyncExitStack() as stack:
+            await _by(deadline, stack.enter_async_context(hold))
+            ready = plan if isinstance(plan, Plan) else await _by(deadline, plan())
+            events = transcriber.events(ready, request_id, streaming=True)
+            stack.push_async_callback(events.aclose)
+            begun = False
             while True:
                 try:
-                    event = await asyncio.wait_for(anext(events), timeout=max(0.0, deadline - loop.time()))
+                    event = await _by(deadline, anext(events))
                 except StopAsyncIteration:
                     break
                 if isinstance(event, PieceDone):
                     readings.append(event.reading)
-                    continue
-                delta = event.text if begun else event.text.lstrip()
-                if not delta:
-                    continue
-                begun = True
-                logprobs = logprob_list(event.logprobs) if want_logprobs else None
-                yield sse(TextDeltaEvent(delta=delta, logprobs=logprobs).model_dump(exclude_none=True))
-            transcript = transcriber.transcript(plan, readings)
-            done = TextDoneEvent(
-                text=transcript.text,
-                logprobs=logprobs_of(transcript.segments) if want_logprobs else None,
-                usage=usage(transcript),
-            )
-            metrics.observe_audio(plan.options.task, transcript.duration, time.perf_counter() - started)
-            yield sse(done.model_dump(exclude_none=True))
+                elif (delta := _delta(event, begun)) is not None:
+                    begun = True
+                    yield delta
+            transcript = transcriber.transcript(ready, readings)
     except TimeoutError:
-        yield sse(timed_out(timeout_s).body())
-    except APIError as error:
-        yield sse(error.body())
-    except ModelInputError as error:
-        yield sse(refused(error).body())
-    except Exception:
-        log.exception("stream %s failed", request_id)
-        yield sse(internal_error().body())
-    finally:
-        await events.aclose()
+        yield Failed(timed_out(timeout_s))
+        return
+    except Exception as error:
+        yield Failed(_failure(error, request_id))
+        return
+    if metrics is not None:
+        metrics.observe_audio(ready.options.task, transcript.duration, time.perf_counter() - started)
+    yield Done(transcript)

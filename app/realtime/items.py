@@ -4,26 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from app.audio.decode import Audio, resample
-from app.http.errors import APIError, internal_error
 from app.ops.metrics import Metrics
 from app.output.formats import usage
+from app.output.streaming import Delta, Done, StreamEvent, stream_transcript
 from app.realtime.events import RATE, server_event
 from app.realtime.session import Commit
 from app.scheduling.admission import Admission
-from app.scheduling.pipeline import PieceDone, Transcriber
-from models.interface import DecodeOptions, ModelInputError
-
-log = logging.getLogger("speech_gateway.realtime")
+from app.scheduling.pipeline import Plan, Transcriber
+from models.interface import DecodeOptions
 
 Event = dict[str, Any]
 Run = Callable[[Commit], AsyncIterator[Event]]
 Send = Callable[[Event], Awaitable[None]]
+ITEM_EVENTS = "conversation.item.input_audio_transcription"
 
 
 class Transcriptions:
@@ -77,13 +74,15 @@ class Transcriptions:
             await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _failed(item_id: str, error: APIError) -> Event:
-    return server_event(
-        "conversation.item.input_audio_transcription.failed",
-        item_id=item_id,
-        content_index=0,
-        error=error.body()["error"],
-    )
+def _item_event(item_id: str, event: StreamEvent) -> Event:
+    """A stream's event as the Realtime API tells it about a committed item."""
+    item = {"item_id": item_id, "content_index": 0}
+    if isinstance(event, Delta):
+        return server_event(f"{ITEM_EVENTS}.delta", **item, delta=event.text)
+    if isinstance(event, Done):
+        text, usage_ = event.transcript.text, usage(event.transcript).model_dump(exclude_none=True)
+        return server_event(f"{ITEM_EVENTS}.completed", **item, transcript=text, usage=usage_)
+    return server_event(f"{ITEM_EVENTS}.failed", **item, error=event.error.body()["error"])
 
 
 async def transcribe(
@@ -95,46 +94,17 @@ async def transcribe(
     metrics: Metrics | None = None,
 ) -> AsyncIterator[Event]:
     """`.delta` events as text arrives, then `.completed`; or `.failed`. Holds an admission slot meanwhile."""
-    item = commit.item_id
     options = DecodeOptions(task="transcribe", language=commit.config.language, prompt=commit.config.prompt)
-    started = time.perf_counter()
-    try:
-        async with admission.slot(), asyncio.timeout(timeout_s):
-            rate = transcriber.model.get_speech_to_text_config("transcribe").sample_rate
-            audio = await asyncio.to_thread(resample, Audio(commit.samples, RATE), rate)
-            plan = await transcriber.plan(audio, options, request_id)
-            readings = []
-            begun = False
-            async for event in transcriber.events(plan, request_id, streaming=True):
-                if isinstance(event, PieceDone):
-                    readings.append(event.reading)
-                    continue
-                delta = event.text if begun else event.text.lstrip()
-                if delta:
-                    begun = True
-                    yield server_event(
-                        "conversation.item.input_audio_transcription.delta", item_id=item, content_index=0, delta=delta
-                    )
-            transcript = transcriber.transcript(plan, readings)
-    except TimeoutError:
-        yield _failed(item, APIError(504, f"the transcription took longer than {timeout_s:.0f} s", code="timeout"))
-        return
-    except APIError as error:
-        yield _failed(item, error)
-        return
-    except ModelInputError as error:
-        yield _failed(item, APIError(400, str(error), param=error.param, code=error.code))
-        return
-    except Exception:
-        log.exception("realtime item %s failed", request_id)
-        yield _failed(item, internal_error())
-        return
-    if metrics is not None:
-        metrics.observe_audio("transcribe", transcript.duration, time.perf_counter() - started)
-    yield server_event(
-        "conversation.item.input_audio_transcription.completed",
-        item_id=item,
-        content_index=0,
-        transcript=transcript.text,
-        usage=usage(transcript).model_dump(exclude_none=True),
+
+    async def prepare() -> Plan:
+        rate = transcriber.model.get_speech_to_text_config("transcribe").sample_rate
+        audio = await asyncio.to_thread(resample, Audio(commit.samples, RATE), rate)
+        return await transcriber.plan(audio, options, request_id)
+
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    stream = stream_transcript(
+        transcriber, prepare, request_id, hold=admission.slot(), deadline=deadline, timeout_s=timeout_s, metrics=metrics
     )
+    async with contextlib.aclosing(stream):
+        async for event in stream:
+            yield _item_event(commit.item_id, event)

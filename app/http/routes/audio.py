@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
-from contextlib import AsyncExitStack
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import AsyncExitStack, aclosing
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -13,11 +15,11 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 
 from app.audio.decode import Audio
 from app.http.errors import model_not_found, timed_out
-from app.http.protocol import TranscriptionParams, parse_params, upload_of
+from app.http.protocol import TextDeltaEvent, TextDoneEvent, TranscriptionParams, parse_params, upload_of
 from app.http.upload import parse_form
 from app.ops.logs import request_id_var
-from app.output.formats import render
-from app.output.streaming import transcript_events
+from app.output.formats import logprob_list, logprobs_of, render, usage
+from app.output.streaming import Delta, Done, StreamEvent, stream_transcript
 from app.scheduling.cancellation import until_disconnect
 from app.state import Gateway, Runtime, get_gateway, get_runtime
 from models.interface import DecodeOptions, Task
@@ -78,6 +80,29 @@ async def _read_request(request: Request, runtime: Runtime, task: Task) -> tuple
     return params, audio
 
 
+def _sse(payload: dict[str, Any]) -> str:
+    return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
+
+
+async def _sse_events(stream: AsyncGenerator[StreamEvent, None], want_logprobs: bool) -> AsyncIterator[str]:
+    """`transcript.text.delta` events, then `transcript.text.done`; or the error envelope."""
+    async with aclosing(stream):
+        async for event in stream:
+            if isinstance(event, Delta):
+                logprobs = logprob_list(event.logprobs) if want_logprobs else None
+                yield _sse(TextDeltaEvent(delta=event.text, logprobs=logprobs).model_dump(exclude_none=True))
+            elif isinstance(event, Done):
+                transcript = event.transcript
+                done = TextDoneEvent(
+                    text=transcript.text,
+                    logprobs=logprobs_of(transcript.segments) if want_logprobs else None,
+                    usage=usage(transcript),
+                )
+                yield _sse(done.model_dump(exclude_none=True))
+            else:
+                yield _sse(event.error.body())
+
+
 def _options(params: TranscriptionParams) -> DecodeOptions:
     return DecodeOptions(
         task=params.task,
@@ -106,17 +131,17 @@ async def _handle(request: Request, gateway: Gateway, task: Task) -> Response:
             transcriber = runtime.transcriber
             if params.stream:
                 plan = await transcriber.plan(audio, _options(params), request_id, params.chunking)
-                events = transcript_events(
+                stream = stream_transcript(
                     transcriber,
                     plan,
                     request_id,
-                    resources.pop_all(),
-                    deadline,
-                    gateway.metrics,
-                    settings.request_timeout_s,
+                    hold=resources.pop_all(),
+                    deadline=deadline,
+                    timeout_s=settings.request_timeout_s,
+                    metrics=gateway.metrics,
                 )
                 return StreamingResponse(
-                    events,
+                    _sse_events(stream, plan.options.want_logprobs),
                     media_type="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
                 )
