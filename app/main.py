@@ -25,10 +25,11 @@ log = logging.getLogger("speech_gateway")
 
 WARM_UP_TIMEOUT_S = 120
 
-RuntimeFactory = Callable[[Settings], Awaitable[Runtime]]
+# Builds the runtime once the app starts; `metrics` is the app's, for what the runtime reports.
+RuntimeFactory = Callable[[Settings, Metrics], Awaitable[Runtime]]
 
 
-async def build_runtime(settings: Settings) -> Runtime:
+async def build_runtime(settings: Settings, metrics: Metrics) -> Runtime:
     """Provision the model, load its registry entry and start vLLM (off the event loop)."""
     from app.scheduling.engine import VllmEngine  # vLLM is imported only when a real engine is wanted
     from models.registry import load_model
@@ -47,6 +48,7 @@ async def build_runtime(settings: Settings) -> Runtime:
             settings.decode_workers,
             settings.windows_per_request,
             window_sharing_wait_s=settings.window_sharing_wait_ms / 1000,
+            on_shared_window=metrics.observe_sharing,
         ),
         served_name=settings.served_model_name or source.default_name,
     )
@@ -77,14 +79,13 @@ def create_app(settings: Settings, runtime_factory: RuntimeFactory = build_runti
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = await runtime_factory(settings)
+        runtime = await runtime_factory(settings, gateway.metrics)
         gateway.runtime = runtime
         gateway.metrics.watch(
             in_flight=lambda: gateway.admission.active,
             waiting=lambda: gateway.admission.waiting,
             engine=runtime.engine.pending,
         )
-        runtime.transcriber.on_shared_window = gateway.metrics.observe_sharing
         log.info("serving %s (aliases: %s)", runtime.served_name, ", ".join(runtime.aliases) or "none")
         try:
             yield

@@ -37,6 +37,8 @@ from models.timeline import Timeline, place
 
 # Pieces a stream starts with before its first piece is done.
 STREAM_HEAD_START = 2
+# Told of every shared window: how many pieces rode in it, how many of them were read again alone.
+OnSharedWindow = Callable[[int, int], None]
 
 
 class Engine(Protocol):
@@ -99,6 +101,7 @@ class Transcriber:
         windows_in_flight: int = 32,
         vad: SpeechDetector | None = None,
         window_sharing_wait_s: float = 0.0,
+        on_shared_window: OnSharedWindow | None = None,
     ) -> None:
         self.model = model
         self.engine = engine
@@ -107,8 +110,6 @@ class Transcriber:
         self.windows_in_flight = windows_in_flight
         self._executor = ThreadPoolExecutor(max_workers=decode_workers, thread_name_prefix="decode")
         self.vad = vad or SileroVad()
-        # Told of every shared window (riders, riders read again alone): the app's metrics.
-        self.on_shared_window: Callable[[int, int], None] | None = None
         # Short pieces of concurrent requests may share engine windows, where the family offers it.
         self.sharing: SharedWindows | None = None
         if window_sharing_wait_s > 0:
@@ -117,7 +118,7 @@ class Transcriber:
                     calls=lambda tag: engine_calls(engine, tag, 0),
                     wait_s=window_sharing_wait_s,
                     busy=lambda: engine.pending() > 0,
-                    on_window=self._shared_window,
+                    on_window=on_shared_window,
                 )
             )
 
@@ -134,10 +135,6 @@ class Transcriber:
         audio = await loop.run_in_executor(self._executor, resample, Audio(noise, 44_100), rate)
         await loop.run_in_executor(self._executor, self.vad.probabilities, audio.samples)
         await self.model.warm_up(engine_calls(self.engine, "warmup", 0))
-
-    def _shared_window(self, riders: int, read_alone: int) -> None:
-        if self.on_shared_window is not None:
-            self.on_shared_window(riders, read_alone)
 
     def _shares(self, piece: Piece, streaming: bool) -> bool:
         # A stream's deltas are its own; a shared window's text is split only once it is read.

@@ -15,6 +15,7 @@ from openai import AsyncOpenAI
 
 from app.audio.vad import LoudnessVad
 from app.main import create_app
+from app.ops.metrics import Metrics
 from app.scheduling.pipeline import Transcriber
 from app.state import Runtime
 from config import Settings, load_settings
@@ -104,7 +105,7 @@ async def _serve(
 ) -> AsyncIterator[tuple[AsyncOpenAI, ScriptedEngine, httpx.AsyncClient]]:
     engine = ScriptedEngine(model)
 
-    async def runtime(s: Settings) -> Runtime:
+    async def runtime(s: Settings, metrics: Metrics) -> Runtime:
         # The scripted engine answers any sound; what counts as speech is the e2e tier's business.
         return Runtime(s, model, engine, Transcriber(model, engine, vad=LoudnessVad()), served_name)
 

@@ -135,7 +135,7 @@ async def fake() -> AsyncIterator[tuple[AsyncOpenAI, FakeFamily, WordEngine]]:
     family, engine = FakeFamily(), WordEngine()
     model: TranscriptionModel = family  # mypy checks the fake against the protocol here
 
-    async def runtime(settings: Any) -> Runtime:
+    async def runtime(settings: Any, metrics: Any) -> Runtime:
         return Runtime(settings, model, engine, Transcriber(model, engine), "fake-1")
 
     app = create_app(load_settings({}), runtime)

@@ -10,6 +10,13 @@ import openai
 import pytest
 from openai import AsyncOpenAI
 
+from app.audio.vad import LoudnessVad
+from app.main import create_app
+from app.ops.metrics import Metrics
+from app.scheduling.pipeline import Transcriber
+from app.state import Runtime
+from config import Settings, load_settings
+from models.whisper import WhisperModel
 from tests.api.conftest import ScriptedEngine, wav_bytes
 
 Served = tuple[AsyncOpenAI, ScriptedEngine, httpx.AsyncClient]
@@ -96,3 +103,29 @@ async def test_streams_release_their_slot(serve: Serve) -> None:
             )
             assert [e.type async for e in stream][-1] == "transcript.text.done"
         assert "speech_gateway_requests_in_flight 0.0" in (await http.get("/metrics")).text
+
+
+async def test_shared_windows_are_counted_through_the_transcribers_callback(whisper_base: WhisperModel) -> None:
+    # As `build_runtime` wires it: the transcriber tells the app's metrics of each shared window.
+    engine = ScriptedEngine(whisper_base)
+    engine.delay = 0.2  # the engine is busy, so short pieces wait for company
+
+    async def runtime(s: Settings, metrics: Metrics) -> Runtime:
+        transcriber = Transcriber(
+            whisper_base,
+            engine,
+            vad=LoudnessVad(),
+            window_sharing_wait_s=0.1,
+            on_shared_window=metrics.observe_sharing,
+        )
+        return Runtime(s, whisper_base, engine, transcriber, "whisper-base")
+
+    app = create_app(load_settings({}), runtime)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            answers = await asyncio.gather(*(transcribe(http, 3.0) for _ in range(4)))
+            assert all(answer.status_code == 200 for answer in answers)
+            text = (await http.get("/metrics")).text
+    shared = [line for line in text.splitlines() if line.startswith("speech_gateway_shared_windows_total ")]
+    assert shared and float(shared[0].split()[1]) >= 1

@@ -14,6 +14,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from app.audio.vad import LoudnessVad
 from app.main import create_app
+from app.ops.metrics import Metrics
 from app.scheduling.pipeline import Transcriber
 from app.state import Runtime
 from config import Settings, load_settings
@@ -24,7 +25,7 @@ URL = "/v1/realtime?intent=transcription"
 
 
 def serve(model: WhisperModel, engine: ScriptedEngine | None = None, **overrides: Any) -> TestClient:
-    async def runtime(s: Settings) -> Runtime:
+    async def runtime(s: Settings, metrics: Metrics) -> Runtime:
         scripted = engine or ScriptedEngine(model)
         return Runtime(s, model, scripted, Transcriber(model, scripted, vad=LoudnessVad()), "whisper-base")
 

@@ -229,7 +229,7 @@ def _realtime_route_exists() -> bool:
     from app.main import create_app
     from config import load_settings
 
-    async def never(_: Any) -> Any:
+    async def never(*_: Any) -> Any:
         raise AssertionError("not started")
 
     app = create_app(load_settings({}), never)
@@ -271,6 +271,7 @@ def keyed_server(whisper_base: Any) -> Iterator[str]:
 
     from app.audio.vad import LoudnessVad
     from app.main import create_app
+    from app.ops.metrics import Metrics
     from app.scheduling.pipeline import Transcriber
     from app.state import Runtime
     from config import Settings, load_settings
@@ -278,7 +279,7 @@ def keyed_server(whisper_base: Any) -> Iterator[str]:
 
     engine = ScriptedEngine(whisper_base)
 
-    async def runtime(s: Settings) -> Runtime:
+    async def runtime(s: Settings, metrics: Metrics) -> Runtime:
         return Runtime(s, whisper_base, engine, Transcriber(whisper_base, engine, vad=LoudnessVad()), "scripted")
 
     app = create_app(load_settings({}, api_key=[KEY]), runtime)
