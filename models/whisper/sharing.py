@@ -13,18 +13,37 @@ import asyncio
 import itertools
 import logging
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from models.interface import DecodeOptions, EngineCalls, Piece, Reading, SharingSetup
-from models.whisper.shared import GAP_S, SharedReading, read_shared
-
-if TYPE_CHECKING:
-    from models.whisper.family import WhisperModel
+from models.interface import (
+    DecodeOptions,
+    Emit,
+    EngineCalls,
+    Piece,
+    Reading,
+    Segment,
+    SharingSetup,
+    SpeechToTextConfig,
+    Task,
+)
+from models.whisper.shared import GAP_S, SharedReading, SharedWindowReader, read_shared
 
 log = logging.getLogger("speech_gateway.sharing")
 
 # Pieces this short may share a window; longer ones fill most of a window by themselves.
 MAX_SHARED_PIECE_S = 10.0
+
+
+class SharingModel(SharedWindowReader, Protocol):
+    """The parts of `WhisperModel` its window sharing uses."""
+
+    def get_speech_to_text_config(self, task: Task) -> SpeechToTextConfig: ...
+
+    async def read(
+        self, piece: Piece, options: DecodeOptions, calls: EngineCalls, emit: Emit | None = None
+    ) -> Reading: ...
+
+    async def timed_words(self, piece: Piece, segments: list[Segment], options: DecodeOptions) -> list[Segment]: ...
 
 
 @dataclass(eq=False)  # riders are told apart by identity (their pieces hold arrays)
@@ -57,7 +76,7 @@ def decoding_key(options: DecodeOptions) -> DecodeOptions:
 class WindowSharing:
     """Collects short pieces per decoding for up to `wait_s` or a full window, then reads them together."""
 
-    def __init__(self, model: WhisperModel, setup: SharingSetup, window_s: float) -> None:
+    def __init__(self, model: SharingModel, setup: SharingSetup, window_s: float) -> None:
         self.model = model
         self.setup = setup
         self.window_s = window_s

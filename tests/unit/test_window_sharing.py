@@ -107,7 +107,7 @@ def setup(model: FakeWhisper, wait_s: float = 0.05, busy: bool = True) -> tuple[
 
 def pool(model: FakeWhisper, window_s: float = 30.0, **kwargs: Any) -> tuple[WindowSharing, list[tuple[int, int]]]:
     made, told = setup(model, **kwargs)
-    return WindowSharing(model, made, window_s), told  # type: ignore[arg-type]
+    return WindowSharing(model, made, window_s), told
 
 
 async def test_riders_share_one_read_and_each_gets_its_own_segments() -> None:
