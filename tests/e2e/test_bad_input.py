@@ -21,6 +21,9 @@ from tests.speech import SAMPLE_RATE, SENTENCES, speak, wer
 pytestmark = pytest.mark.e2e
 
 TEXT = SENTENCES[0]
+# Uploads that lose part of the signal are read from a longer, slower clip (see `LOSSY_MAX_WER`).
+LOSSY_SENTENCES = SENTENCES[:3]
+LOSSY_RATE = 130  # espeak words per minute (165 by default)
 
 
 @dataclass
@@ -60,6 +63,12 @@ def multipart(parts: list[tuple[str, bytes, str | None]], boundary: str = "b0und
 @pytest.fixture(scope="module")
 def speech() -> np.ndarray:
     return speak(TEXT)
+
+
+@pytest.fixture(scope="module")
+def lossy_speech() -> np.ndarray:
+    gap = np.zeros(SAMPLE_RATE // 2, np.float32)
+    return np.concatenate([part for s in LOSSY_SENTENCES for part in (speak(s, rate=LOSSY_RATE), gap)])
 
 
 def bad_cases(speech: np.ndarray) -> list[Case]:
@@ -149,18 +158,18 @@ def test_bad_input_corpus(http: httpx.Client, speech: np.ndarray) -> None:
 
 
 def odd_but_valid(speech: np.ndarray) -> dict[str, tuple[bytes, str]]:
+    """Uploads that keep the whole signal, in containers, sample formats and layouts worth a test."""
+
     def at(rate: int) -> np.ndarray:
         return librosa.resample(speech, orig_sr=SAMPLE_RATE, target_sr=rate)
 
     stereo = np.stack([speech, speech * 0.5], axis=1)
     surround = np.stack([speech * g for g in (0.7, 0.7, 1.0, 0.1, 0.4, 0.4)], axis=1)
     return {
-        "8-bit unsigned WAV": (wav(speech, subtype="PCM_U8"), "a.wav"),
         "24-bit WAV": (wav(speech, subtype="PCM_24"), "a.wav"),
         "32-bit integer WAV": (wav(speech, subtype="PCM_32"), "a.wav"),
         "32-bit float WAV": (wav(speech, subtype="FLOAT"), "a.wav"),
         "64-bit float WAV": (wav(speech, subtype="DOUBLE"), "a.wav"),
-        "8 kHz": (wav(at(8000), 8000), "a.wav"),
         "22.05 kHz": (wav(at(22050), 22050), "a.wav"),
         "44.1 kHz": (wav(at(44100), 44100), "a.wav"),
         "96 kHz": (wav(at(96000), 96000), "a.wav"),
@@ -171,14 +180,27 @@ def odd_but_valid(speech: np.ndarray) -> dict[str, tuple[bytes, str]]:
     }
 
 
-def lossy_equivalent(speech: np.ndarray, name: str) -> np.ndarray | None:
-    """For lossy variants, the same degraded signal as 16 kHz float: what the server should hear."""
+def lossy(speech: np.ndarray, name: str) -> tuple[bytes, bytes]:
+    """An upload that loses part of the signal, and the same degraded signal as 16 kHz float."""
     if name == "8 kHz":
         narrow = librosa.resample(speech, orig_sr=SAMPLE_RATE, target_sr=8000)
-        return librosa.resample(narrow, orig_sr=8000, target_sr=SAMPLE_RATE)
-    if name.startswith("8-bit"):
-        return sf.read(io.BytesIO(wav(speech, subtype="PCM_U8")), dtype="float32")[0]
-    return None
+        return wav(narrow, 8000), wav(librosa.resample(narrow, orig_sr=8000, target_sr=SAMPLE_RATE), subtype="FLOAT")
+    eight_bit = wav(speech, subtype="PCM_U8")
+    return eight_bit, wav(sf.read(io.BytesIO(eight_bit), dtype="float32")[0], subtype="FLOAT")
+
+
+# What a lossy upload's transcript is held to: a bound on its WER against the spoken text, the
+# same for the upload and for its 16 kHz float equivalent. Two readings of a degraded signal do
+# not match word for word: arithmetic differs between CPUs, and one Intel Xeon read the
+# one-sentence 8 kHz clip as "a quick round-talk, so remember the name of the dog." and its
+# 16 kHz equivalent as "The quick round-talk's done, so we're ready to go." What holds is how much
+# of the speech survives. Measured with Whisper base greedy, in float32 and in bfloat16, with
+# faint dither at six levels (12 readings each): narrow-band espeak loses its consonant cues above
+# 4 kHz ("brown" -> "round", "spoken" -> "broken"): WER 0.31-0.45 on these three slow sentences
+# (0.56-0.89 on the one sentence at espeak's own speed, too fragile to bound); 8-bit quantisation
+# leaves WER 0.03-0.10. The 8 kHz samples played at the wrong rate read as WER 0.97 (as 16 kHz)
+# and 1.52 (16 kHz as 8 kHz): the bounds tell a right reading from a wrong one with room to spare.
+LOSSY_MAX_WER = {"8 kHz": 0.6, "8-bit unsigned WAV": 0.3}
 
 
 def _text(http: httpx.Client, body: bytes, filename: str) -> str:
@@ -194,23 +216,31 @@ def _text(http: httpx.Client, body: bytes, filename: str) -> str:
 @pytest.mark.parametrize("name", list(odd_but_valid(np.zeros(16000, np.float32))))
 def test_odd_but_valid_audio_is_transcribed(http: httpx.Client, speech: np.ndarray, name: str) -> None:
     body, filename = odd_but_valid(speech)[name]
-    text = _text(http, body, filename)
-    equivalent = lossy_equivalent(speech, name)
-    if equivalent is None:
-        assert wer(TEXT, text) < 0.3
-    else:
-        # Narrow-band or 8-bit speech is harder for the model; what is checked here is that the
-        # server decodes it exactly as it hears the same signal sent as 16 kHz float.
-        assert wer(_text(http, wav(equivalent, subtype="FLOAT"), "same.wav"), text) < 0.25
+    # The clean clip reads word for word; 0.3 lets two words of nine differ.
+    assert wer(TEXT, _text(http, body, filename)) < 0.3
+
+
+@pytest.mark.parametrize("name", list(LOSSY_MAX_WER))
+def test_lossy_audio_keeps_what_its_signal_keeps(http: httpx.Client, lossy_speech: np.ndarray, name: str) -> None:
+    upload, equivalent = lossy(lossy_speech, name)
+    said = " ".join(LOSSY_SENTENCES)
+    for how, text in (("upload", _text(http, upload, "a.wav")), ("16 kHz float", _text(http, equivalent, "same.wav"))):
+        assert wer(said, text) < LOSSY_MAX_WER[name], (how, text)
 
 
 def test_long_prompt_is_accepted(http: httpx.Client, speech: np.ndarray) -> None:
+    # The prompt's last 223 tokens are kept. Under them the model may write nothing (seen on an
+    # Intel Xeon) or loop (seen on an AMD EPYC): either reading is read again without the prompt,
+    # so the sentence comes back. The clean clip reads word for word; 0.3 lets two words of nine differ.
     response = http.post(
         "/v1/audio/transcriptions",
         files={"file": ("a.wav", wav(speech))},
-        data={"model": "whisper-1", "prompt": "quick brown fox " * 625},
+        data={"model": "whisper-1", "prompt": "quick brown fox " * 625, "response_format": "verbose_json"},
     )
-    assert response.status_code == 200 and wer(TEXT, response.json()["text"]) < 0.3
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["segments"], "the sentence was lost"
+    assert wer(TEXT, body["text"]) < 0.3, body["text"]
 
 
 def test_an_hour_of_silence_is_empty_and_quick(http: httpx.Client, tmp_path: Path) -> None:
