@@ -41,15 +41,16 @@ class Timeline:
         cls,
         sources: list[float],
         lengths: list[float],
-        pause_s: float,
+        pauses_s: float | list[float],
         snap_s: float = 0.0,
         leads: tuple[float, ...] = (),
     ) -> Timeline:
-        """Stretches laid one after another with `pause_s` between them."""
-        local, at = [], 0.0
-        for length in lengths:
+        """Stretches laid one after another with a pause between each two (one length for all, or one each)."""
+        pauses = pauses_s if isinstance(pauses_s, list) else [pauses_s] * max(len(lengths) - 1, 0)
+        local, at = [0.0], 0.0
+        for length, pause in zip(lengths, pauses, strict=False):
+            at += length + pause
             local.append(round(at, 6))
-            at += length + pause_s
         return cls(tuple(local), tuple(sources), tuple(lengths), snap_s, leads)
 
     def _lead(self, i: int) -> float:

@@ -130,8 +130,13 @@ async def fallback(
             attempts.append(await attempt(first, hotter))
     # The next temperature alone (it usually suffices: one more pass), then all the others at
     # once (two round trips at most instead of up to five in a row).
-    for batch in (others[:1], others[1:]):
+    for step, batch in enumerate((others[:1], others[1:])):
         if not batch or any(not a.retry for a in attempts):
+            break
+        if step and all(a.empty for a in attempts):
+            # Nothing written cool and hot, without the prompt: the model hears no words there (a
+            # breath, a click the detector took for speech). The whole ladder on each such window
+            # cost 10 % RTFx on real calls.
             break
         attempts += await asyncio.gather(*(attempt(t, hotter) for t in batch))
     return attempts

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
 
-from app.audio.packing import PAUSE_S, TAIL_SILENCE_S, cut
+from app.audio.packing import MAX_PAUSE_S, TAIL_SILENCE_S, _groups, _pause, cut
 from app.audio.vad import LoudnessVad, SileroVad, VadParams, regions
 from models.interface import Piece, Reading, Segment, SpeechToTextConfig
 from models.timeline import Timeline, place
@@ -75,14 +77,14 @@ def test_packed_pieces_hold_only_speech_and_map_back(vad: SileroVad) -> None:
     packed_s = sum(p.duration for p in pieces)
     assert all(p.duration <= 30.0 for p in pieces) and pieces[-1].final
     # All of the speech and its padding, a pause between two regions, none of the ~45 s of noise.
-    laid_in = PAUSE_S * (len(truth) - len(pieces)) + TAIL_SILENCE_S * len(pieces)
+    laid_in = MAX_PAUSE_S * (len(truth) - len(pieces)) + TAIL_SILENCE_S * len(pieces)
     assert speech_s + laid_in <= packed_s <= speech_s + laid_in + 0.7 * len(truth)
     assert len(audio) / RATE > packed_s + 30
     # Between two regions of a piece lies a pause of silence, where Whisper ends a segment.
     for piece, timeline in zip(pieces, timelines, strict=True):
         for i in range(len(timeline.local) - 1):
-            assert timeline.local[i + 1] - (timeline.local[i] + timeline.lengths[i]) == pytest.approx(PAUSE_S)
-        gap = piece.samples[int((timeline.local[0] + timeline.lengths[0]) * RATE) :][: int(PAUSE_S * RATE)]
+            assert timeline.local[i + 1] - (timeline.local[i] + timeline.lengths[i]) == pytest.approx(MAX_PAUSE_S)
+        gap = piece.samples[int((timeline.local[0] + timeline.lengths[0]) * RATE) :][: int(MAX_PAUSE_S * RATE)]
         assert len(timeline.local) == 1 or not gap.any()
     # Each piece starts at speech, in the original audio's time.
     onsets = [start for start, _ in truth]
@@ -114,7 +116,7 @@ def test_times_map_across_the_joints() -> None:
     placed = place(reading, piece, timeline)
     assert [(s.start, s.end, s.seek) for s in placed.segments] == [(10.5, 11.8, 10.0), (40.0, 42.5, 10.0)]
     # A start stamped inside a laid-in pause (here 2-3 s of the piece) opens the speech after it.
-    paused = Timeline.laid_out([10.0, 40.0], [2.0, 3.0], pause_s=1.0, snap_s=0.5)
+    paused = Timeline.laid_out([10.0, 40.0], [2.0, 3.0], pauses_s=1.0, snap_s=0.5)
     assert paused.local == (0.0, 3.0) and paused.to_source(2.2) == 40.0 and paused.to_source(2.2, is_end=True) == 12.0
     # Stretches cut out of one long region touch: nothing to snap across.
     touching = Timeline(local=(0.0, 2.0), source=(10.0, 12.0), lengths=(2.0, 3.0), snap_s=0.5)
@@ -128,7 +130,14 @@ def test_loudness_stands_in_for_the_model() -> None:
 
 
 def test_a_start_stamped_in_the_padding_before_speech_is_the_speech_onset() -> None:
-    timeline = Timeline.laid_out([10.0, 40.0], [2.0, 3.0], pause_s=1.0, snap_s=0.5, leads=(0.3, 0.3))
+    timeline = Timeline.laid_out([10.0, 40.0], [2.0, 3.0], pauses_s=1.0, snap_s=0.5, leads=(0.3, 0.3))
     assert timeline.to_source(0.0) == 10.3 and timeline.to_source(0.5) == 10.5
     assert timeline.to_source(2.5) == 40.3 and timeline.to_source(3.1) == 40.3
     assert timeline.to_source(0.1, is_end=True) == pytest.approx(10.1)  # ends are not moved
+
+
+def test_a_short_pause_is_kept_as_it_was_and_a_long_one_shortened() -> None:
+    spans = [(0, 16_000), (20_000, 36_000), (100_000, 116_000)]  # 0.25 s, then 4 s left out
+    assert [_pause(a, b, 16_000) for a, b in itertools.pairwise(spans)] == [4_000, 16_000]
+    # The window (here 3 s) counts each pause: 1 + 0.25 + 1 fits, adding 1 + 1 more does not.
+    assert _groups(spans, 48_000, 16_000) == [spans[:2], spans[2:]]
