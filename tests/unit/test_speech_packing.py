@@ -80,12 +80,13 @@ def test_packed_pieces_hold_only_speech_and_map_back(vad: SileroVad) -> None:
     laid_in = MAX_PAUSE_S * (len(truth) - len(pieces)) + TAIL_SILENCE_S * len(pieces)
     assert speech_s + laid_in <= packed_s <= speech_s + laid_in + 0.7 * len(truth)
     assert len(audio) / RATE > packed_s + 30
-    # Between two regions of a piece lies a pause of silence, where Whisper ends a segment.
+    # Between two regions of a piece lies a pause, where Whisper ends a segment.
     for piece, timeline in zip(pieces, timelines, strict=True):
         for i in range(len(timeline.local) - 1):
             assert timeline.local[i + 1] - (timeline.local[i] + timeline.lengths[i]) == pytest.approx(MAX_PAUSE_S)
         gap = piece.samples[int((timeline.local[0] + timeline.lengths[0]) * RATE) :][: int(MAX_PAUSE_S * RATE)]
-        assert len(timeline.local) == 1 or not gap.any()
+        # The pause is the recording's own (its line noise), not digital silence.
+        assert len(timeline.local) == 1 or 0 < float(np.abs(gap).max()) < 0.05
     # Each piece starts at speech, in the original audio's time.
     onsets = [start for start, _ in truth]
     for piece, timeline in zip(pieces, timelines, strict=True):
