@@ -47,11 +47,8 @@ class LanguageGuess:
     no_speech_prob: float
 
 
-class WindowReader(Protocol):
-    """The parts of `WhisperModel` this policy drives."""
-
-    @property
-    def fallback_temperatures(self) -> Sequence[float]: ...
+class WindowDecoder(Protocol):
+    """How one reading of a window is asked for and understood (`WhisperModel`)."""
 
     def get_generation_prompt(
         self,
@@ -65,6 +62,13 @@ class WindowReader(Protocol):
     def parse_window(
         self, result: GenerationResult, window_s: float, offset_s: float, temperature: float, final: bool = False
     ) -> WindowOutcome: ...
+
+
+class WindowReader(WindowDecoder, Protocol):
+    """The parts of `WhisperModel` this policy drives."""
+
+    @property
+    def fallback_temperatures(self) -> Sequence[float]: ...
 
     def get_language_detection_prompt(
         self, audio: np.ndarray, stt_config: SpeechToTextConfig, candidates: Sequence[str]

@@ -18,15 +18,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
 
 import numpy as np
 
-from models.interface import DecodeOptions, EngineCalls, GenerationRequest, GenerationResult, Piece, Segment
+from models.interface import DecodeOptions, EngineCalls, Piece, Segment
 from models.interface import SpeechToTextConfig as SttConfig
 from models.signal import HOP, frame_rms, loudness_threshold
 from models.timeline import Timeline
 from models.whisper.loops import MAX_TOKENS_PER_S, TOKEN_SLACK
+from models.whisper.reading import WindowDecoder
 from models.whisper.rules import END_SLACK_S
 from models.whisper.window import WindowOutcome
 
@@ -38,23 +38,6 @@ LATE_START_S = 1.0
 EARLY_END_S = 1.5
 # Frames this close to a rider's loud frames are its speech (for its onset and end).
 SPEECH_MARGIN_DB = 30.0
-
-
-class SharedWindowReader(Protocol):
-    """The parts of `WhisperModel` a shared window is read with."""
-
-    def get_generation_prompt(
-        self,
-        audio: np.ndarray,
-        stt_config: SttConfig,
-        options: DecodeOptions,
-        temperature: float,
-        stretches: Sequence[tuple[float, float]] = (),
-    ) -> GenerationRequest: ...
-
-    def parse_window(
-        self, result: GenerationResult, window_s: float, offset_s: float, temperature: float, final: bool = False
-    ) -> WindowOutcome: ...
 
 
 @dataclass(frozen=True)
@@ -137,7 +120,7 @@ def split(
 
 
 async def read_shared(
-    model: SharedWindowReader,
+    model: WindowDecoder,
     pieces: Sequence[Piece],
     options: DecodeOptions,
     stt: SttConfig,

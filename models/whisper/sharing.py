@@ -26,7 +26,8 @@ from models.interface import (
     SpeechToTextConfig,
     Task,
 )
-from models.whisper.shared import GAP_S, SharedReading, SharedWindowReader, read_shared
+from models.whisper.reading import WindowDecoder
+from models.whisper.shared import GAP_S, SharedReading, read_shared
 
 log = logging.getLogger("speech_gateway.sharing")
 
@@ -34,7 +35,7 @@ log = logging.getLogger("speech_gateway.sharing")
 MAX_SHARED_PIECE_S = 10.0
 
 
-class SharingModel(SharedWindowReader, Protocol):
+class SharingModel(WindowDecoder, Protocol):
     """The parts of `WhisperModel` its window sharing uses."""
 
     def get_speech_to_text_config(self, task: Task) -> SpeechToTextConfig: ...
