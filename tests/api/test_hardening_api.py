@@ -129,3 +129,15 @@ async def test_shared_windows_are_counted_through_the_transcribers_callback(whis
             text = (await http.get("/metrics")).text
     shared = [line for line in text.splitlines() if line.startswith("speech_gateway_shared_windows_total ")]
     assert shared and float(shared[0].split()[1]) >= 1
+
+
+async def test_the_page_and_every_file_it_loads_are_served(serve: Serve) -> None:
+    from app.http.routes.page import STATIC_DIR
+
+    async for _, _, http in serve():
+        page = await http.get("/")
+        assert page.status_code == 200 and "<html" in page.text.lower()
+        names = sorted(p.name for p in STATIC_DIR.iterdir() if p.suffix in {".js", ".css"})
+        assert names, f"no page files in {STATIC_DIR}"
+        for name in names:
+            assert (await http.get(f"/static/{name}")).status_code == 200, name

@@ -9,7 +9,7 @@ from fastapi.responses import FileResponse
 
 from app.http.errors import APIError
 
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+STATIC_DIR = Path(__file__).resolve().parents[2] / "static"  # app/static, beside the rooms
 
 _MEDIA_TYPES = {
     ".html": "text/html; charset=utf-8",
