@@ -1,7 +1,7 @@
 """Where the times read in a piece fall in the audio: stretches of audio laid out with pauses between them.
 
 A piece the model reads may be made of several stretches: speech regions packed into one
-window with the silence between them shortened (`app/audio/decode` packing), or short clips of
+window with the silence between them shortened (`app/audio/packing.py`), or short clips of
 several requests sharing one window (`models/whisper/sharing.py`). A `Timeline` maps a time
 read in the piece back to the audio the stretch came from, and `place` moves a reading's
 segments and words there.
@@ -61,10 +61,9 @@ class Timeline:
         """Each stretch's (start, end) in seconds into the piece."""
         return tuple((lo, lo + n) for lo, n in zip(self.local, self.lengths, strict=True))
 
-    @property
-    def end(self) -> float:
-        """Where the last stretch ends in the piece."""
-        return self.local[-1] + self.lengths[-1]
+    def within(self, i: int, local_s: float) -> float:
+        """The audio's time for `local_s` seconds into the piece, held to stretch `i`."""
+        return self.source[i] + min(max(local_s - self.local[i], 0.0), self.lengths[i])
 
     def _gap(self, i: int) -> bool:
         """Whether audio was left out between stretch `i` and the next (not a cut inside speech)."""
@@ -87,7 +86,7 @@ class Timeline:
             return self.source[i] + self._lead(i)
         if is_end and i > 0 and self._gap(i - 1) and within <= self.snap_s:
             return self.source[i - 1] + self.lengths[i - 1]
-        return self.source[i] + min(max(within, 0.0), self.lengths[i])
+        return self.within(i, local_s)
 
 
 def place(reading: Reading, piece: Piece, timeline: Timeline) -> Reading:

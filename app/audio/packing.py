@@ -63,7 +63,7 @@ def _to_16k(samples: np.ndarray, rate: int) -> np.ndarray:
 
 
 def _pause(before: tuple[int, int], after: tuple[int, int], most: int) -> int:
-    """Samples of silence laid between two spans: the pause left out between them, at most `most`."""
+    """Samples of pause kept between two spans: the gap left out between them, at most `most`."""
     return min(max(after[0] - before[1], 0), most)
 
 

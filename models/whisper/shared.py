@@ -70,7 +70,7 @@ def in_rider_time(segments: list[Segment], timeline: Timeline, i: int) -> list[S
     """Segments read in rider `i`'s stretch, in the time of its piece (which starts at its offset)."""
 
     def at(t: float) -> float:
-        return round(timeline.source[i] + min(max(t - timeline.local[i], 0.0), timeline.lengths[i]), 3)
+        return round(timeline.within(i, t), 3)
 
     return [replace(s, start=at(s.start), end=at(s.end), seek=timeline.source[i]) for s in segments]
 
