@@ -74,7 +74,7 @@ def create_app(settings: Settings, runtime_factory: RuntimeFactory = build_runti
     gateway = Gateway(
         settings=settings,
         metrics=Metrics(),
-        admission=Admission(settings.max_concurrent_requests, settings.max_queued_requests),
+        admission=Admission(settings.max_concurrent_requests, settings.max_queued_requests, settings.audio_budget_s),
     )
 
     @asynccontextmanager

@@ -18,6 +18,21 @@ DEFAULT_MODEL = "whisper-base"
 
 Dtype = Literal["auto", "float32", "float16", "bfloat16"]
 
+# Resident bytes one second of audio costs a request in flight, measured end to end (decode,
+# resample, speech detection, packing, engine inputs) on the default model: see the README's
+# limits. The default audio budget gives audio in flight this share of the machine's memory.
+BYTES_PER_AUDIO_SECOND = 150_000
+AUDIO_MEMORY_SHARE = 0.125
+
+
+def default_audio_budget_s() -> float:
+    """Seconds of audio in flight that fit in `AUDIO_MEMORY_SHARE` of this machine's memory."""
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        memory = 8 * 1024**3  # a machine that will not say: assume a small one
+    return max(600.0, round(memory * AUDIO_MEMORY_SHARE / BYTES_PER_AUDIO_SECOND, -2))
+
 
 class Settings(BaseSettings):
     """Settings, each readable from `SPEECH_GATEWAY_<NAME>` (see the README's table)."""
@@ -91,6 +106,17 @@ class Settings(BaseSettings):
     # Audio handling.
     max_upload_mb: float = Field(25, gt=0, description="Largest upload accepted, in MB (OpenAI's cap is 25).")
     max_audio_seconds: float = Field(2 * 3600, gt=0, description="Longest audio accepted, in seconds.")
+    audio_budget_s: float = Field(
+        default_factory=default_audio_budget_s,
+        gt=0,
+        description="Seconds of audio processed at once, over all requests (memory follows audio, not requests); "
+        "a request that does not fit waits, or gets 429 once a budget's worth already waits. "
+        "Default: an eighth of the machine's memory at the measured cost per audio second.",
+    )
+    upload_idle_timeout_s: float = Field(
+        30, gt=0, description="An upload that sends nothing for this long is cut off (408)."
+    )
+    upload_timeout_s: float = Field(300, gt=0, description="Longest an upload's body may take to arrive (408 beyond).")
     decode_workers: int = Field(2, ge=1, description="Threads decoding and resampling uploads.")
     windows_per_request: int = Field(
         32, ge=1, description="Windows of one request decoded at once (the rest wait their turn)."

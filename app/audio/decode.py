@@ -1,7 +1,13 @@
-"""Audio in: decode any accepted container to float32 mono, resample, and cut at quiet points."""
+"""Audio in: decode any accepted container to float32 mono, resample, and cut at quiet points.
+
+Decoding runs in two steps with admission between them: `open_source` reads and checks what the
+container claims (nothing decoded yet), `read` decodes it block by block straight into one
+array at the model's rate, so the decoded audio is held once.
+"""
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
 import subprocess
@@ -12,13 +18,15 @@ from pathlib import Path
 import librosa
 import numpy as np
 import soundfile as sf
+import soxr
 
+from app.audio.probe import AudioInfo, check_info, check_rate, declared, invalid, sndfile_info, too_long
 from app.http.errors import bad_request
 from models.signal import window_rms
 
 MIN_AUDIO_SECONDS = 0.1
-# Seconds read per block while decoding, so a long file is never held at its source layout.
-BLOCK_SECONDS = 30
+# Samples (all channels together) read per block: 2 MB of float32, whatever the layout.
+BLOCK_SAMPLES = 1 << 19
 FFMPEG_TIMEOUT_S = 120
 _PATH = re.compile(r"(?:/[\w.\-]+){2,}")
 
@@ -35,64 +43,81 @@ class Audio:
         return len(self.samples) / self.sample_rate
 
 
-def too_long(seconds: float, limit: float) -> Exception:
-    return bad_request(
-        f"the audio lasts {seconds:.0f} s, longer than the limit of {limit:.0f} s; split it and send the parts",
-        param="file",
-        code="audio_too_long",
-    )
+@dataclass(frozen=True)
+class Source:
+    """A file libsndfile can read, its checked layout, and the limit it is read under.
+
+    `close()` removes what ffmpeg wrote for a container libsndfile does not know.
+    """
+
+    path: Path
+    info: AudioInfo
+    max_seconds: float
+    scratch: Path | None = None
+
+    @property
+    def seconds(self) -> float:
+        return self.info.seconds
+
+    def close(self) -> None:
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
 
-def _mono(block: np.ndarray) -> np.ndarray:
-    return block.mean(axis=1, dtype=np.float32) if block.ndim == 2 else block.astype(np.float32, copy=False)
+def open_source(path: Path, max_seconds: float) -> Source:
+    """Check what an upload claims (rate, channels, length) without decoding it; refuse what is
+    not audio, too long or below the rate floor."""
+    info = sndfile_info(path)
+    if info is None:
+        # libsndfile does not know the container: ffmpeg converts it to a WAV file first.
+        return _via_ffmpeg(path, max_seconds)
+    check_info(info, max_seconds)
+    return Source(path, info, max_seconds)
 
 
-def _decode_soundfile(path: Path, max_seconds: float) -> Audio:
-    with sf.SoundFile(str(path)) as f:
-        rate = int(f.samplerate)
-        if rate <= 0:
-            raise bad_request("the audio declares a sample rate of 0", param="file", code="invalid_audio")
-        if f.frames > 0 and f.frames / rate > max_seconds + 1:
-            raise too_long(f.frames / rate, max_seconds)
-        blocks = []
-        total = 0
-        for block in f.blocks(blocksize=rate * BLOCK_SECONDS, dtype="float32", always_2d=True):
-            blocks.append(_mono(block))
-            total += len(block)
-            if total / rate > max_seconds + 1:
-                raise too_long(total / rate, max_seconds)
-    samples = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
-    return Audio(samples, rate)
-
-
-def _decode_ffmpeg(path: Path, max_seconds: float) -> Audio:
-    """Containers libsndfile cannot read (m4a, mp4, webm, ...) go through ffmpeg to a WAV file."""
+def _via_ffmpeg(path: Path, max_seconds: float) -> Source:
+    """Containers libsndfile cannot read (m4a, mp4, webm, ...): refused on their header's claims
+    where ffprobe finds them, else converted with a cap on the length and checked after."""
     if shutil.which("ffmpeg") is None:
         raise bad_request(
             "this audio format needs ffmpeg, which the server lacks; send wav, flac, ogg or mp3",
             param="file",
             code="unsupported_format",
         )
-    with tempfile.TemporaryDirectory(prefix="decode-") as tmp:
-        out = Path(tmp) / "audio.wav"
-        cmd = [
-            "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(path),
-            "-vn", "-t", str(max_seconds + 2), "-f", "wav", "-acodec", "pcm_f32le", str(out),
-        ]  # fmt: skip
-        try:
-            proc = subprocess.run(cmd, capture_output=True, timeout=FFMPEG_TIMEOUT_S, check=False)
-        except subprocess.TimeoutExpired:
-            raise bad_request("decoding the audio took too long", param="file", code="invalid_audio") from None
-        if proc.returncode != 0 or not out.is_file() or out.stat().st_size == 0:
-            reason = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-            detail = _without_paths(reason[-1] if reason else "no audio stream found", path)
-            raise bad_request(
-                f"could not decode the audio file ({detail[:200]}); "
-                "send flac, m4a, mp3, mp4, mpeg, mpga, ogg, wav or webm",
-                param="file",
-                code="invalid_audio",
-            )
-        return _decode_soundfile(out, max_seconds)
+    rate, seconds = declared(path)
+    if rate is not None:
+        check_rate(rate)
+    if seconds is not None and seconds > max_seconds + 1:
+        raise too_long(seconds, max_seconds)
+    scratch = Path(tempfile.mkdtemp(prefix="decode-"))
+    try:
+        out = scratch / "audio.wav"
+        _ffmpeg(path, out, max_seconds)
+        info = sndfile_info(out)
+        if info is None:
+            raise invalid("could not decode the audio file; send flac, m4a, mp3, mp4, mpeg, mpga, ogg, wav or webm")
+        check_info(info, max_seconds)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    return Source(out, info, max_seconds, scratch)
+
+
+def _ffmpeg(path: Path, out: Path, max_seconds: float) -> None:
+    cmd = [
+        "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(path),
+        "-vn", "-t", str(max_seconds + 2), "-f", "wav", "-acodec", "pcm_f32le", str(out),
+    ]  # fmt: skip
+    try:
+        proc = subprocess.run(cmd, capture_output=True, timeout=FFMPEG_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired:
+        raise invalid("decoding the audio took too long") from None
+    if proc.returncode != 0 or not out.is_file() or out.stat().st_size == 0:
+        reason = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        detail = _without_paths(reason[-1] if reason else "no audio stream found", path)
+        raise invalid(
+            f"could not decode the audio file ({detail[:200]}); send flac, m4a, mp3, mp4, mpeg, mpga, ogg, wav or webm"
+        )
 
 
 def _without_paths(message: str, path: Path) -> str:
@@ -100,18 +125,66 @@ def _without_paths(message: str, path: Path) -> str:
     return _PATH.sub("<file>", message.replace(str(path), "<file>"))
 
 
-def decode(path: Path, max_seconds: float) -> Audio:
-    """Decode a file to mono float32, refusing what is not audio, too long, or not finite."""
+def _mono(block: np.ndarray) -> np.ndarray:
+    return block.mean(axis=1, dtype=np.float32) if block.ndim == 2 else block.astype(np.float32, copy=False)
+
+
+class _Sink:
+    """One preallocated array the decoded, resampled, clipped blocks are written into."""
+
+    def __init__(self, expected: int) -> None:
+        # Untouched pages of np.empty cost no memory: a header that overstates costs nothing.
+        self.samples = np.empty(max(expected, 1), np.float32)
+        self.filled = 0
+
+    def put(self, chunk: np.ndarray) -> None:
+        end = self.filled + len(chunk)
+        if end > len(self.samples):
+            # Only when a container understated its length (the limit was checked as read).
+            grown = np.empty(max(end, 2 * len(self.samples)), np.float32)
+            grown[: self.filled] = self.samples[: self.filled]
+            self.samples = grown
+        np.clip(chunk, -1.0, 1.0, out=self.samples[self.filled : end])
+        self.filled = end
+
+
+def read(source: Source, sample_rate: int | None = None) -> Audio:
+    """Decode `source` to mono float32 at `sample_rate` (its own rate if None), clipped to [-1, 1].
+
+    Blocks are mixed to mono, checked for NaN/Inf and resampled (soxr, as librosa's `soxr_hq`)
+    on the way into one array; a file that breaks off mid-stream is a 400.
+    """
+    info = source.info
+    rate = sample_rate or info.sample_rate
+    resampler = None
+    if rate != info.sample_rate:
+        resampler = soxr.ResampleStream(info.sample_rate, rate, 1, dtype="float32", quality="HQ")
+    sink = _Sink(math.ceil(info.frames * rate / info.sample_rate) + 64)
+    frames = 0
     try:
-        audio = _decode_soundfile(path, max_seconds)
-    except (RuntimeError, ValueError, TypeError):
-        # libsndfile does not know the container (or chokes on it): let ffmpeg try.
-        audio = _decode_ffmpeg(path, max_seconds)
-    if audio.duration > max_seconds:
-        raise too_long(audio.duration, max_seconds)
-    if not np.isfinite(audio.samples).all():
-        raise bad_request("the audio contains NaN or infinite samples", param="file", code="invalid_audio")
-    return audio
+        with sf.SoundFile(str(source.path)) as f:
+            for block in f.blocks(blocksize=max(1, BLOCK_SAMPLES // info.channels), dtype="float32", always_2d=True):
+                frames += len(block)
+                if frames / info.sample_rate > source.max_seconds + 1:
+                    raise too_long(frames / info.sample_rate, source.max_seconds)
+                mono = _mono(block)
+                if not np.isfinite(mono).all():
+                    raise invalid("the audio contains NaN or infinite samples")
+                sink.put(resampler.resample_chunk(mono) if resampler else mono)
+    except (RuntimeError, ValueError, TypeError) as exc:
+        raise invalid("the audio file is damaged: it could not be decoded to its end") from exc
+    if resampler is not None:
+        sink.put(resampler.resample_chunk(np.zeros(0, np.float32), last=True))
+    return Audio(sink.samples[: sink.filled], rate)
+
+
+def decode(path: Path, max_seconds: float) -> Audio:
+    """Decode a file to mono float32 at its own rate, refusing what is not audio, too long or not finite."""
+    source = open_source(path, max_seconds)
+    try:
+        return read(source)
+    finally:
+        source.close()
 
 
 def resample(audio: Audio, sample_rate: int) -> Audio:

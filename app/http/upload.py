@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import math
 import os
 import tempfile
 from collections.abc import AsyncIterator
@@ -120,6 +122,30 @@ class _Collector:
             self.sink = None
 
 
+def upload_timed_out(why: str) -> APIError:
+    return APIError(408, f"the upload was cut off: {why}; send the file at a steady pace", code="upload_timeout")
+
+
+async def paced(body: AsyncIterator[bytes], idle_s: float, total_s: float) -> AsyncIterator[bytes]:
+    """`body`, cut off (408) when a chunk is `idle_s` in coming or the whole takes over `total_s`:
+    a client that trickles must not hold an admission slot and a spool file for ever."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + total_s
+    chunks = aiter(body)
+    while True:
+        idle = loop.time() + idle_s < deadline
+        try:
+            async with asyncio.timeout_at(min(loop.time() + idle_s, deadline)):
+                chunk = await anext(chunks)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            if idle:
+                raise upload_timed_out(f"nothing arrived for {idle_s:g} s") from None
+            raise upload_timed_out(f"the body took longer than {total_s:g} s") from None
+        yield chunk
+
+
 def _text(raw: bytes, what: str) -> str:
     try:
         return raw.decode("utf-8")
@@ -133,9 +159,14 @@ async def parse_form(
     *,
     limit_bytes: int,
     spool_dir: str | None = None,
+    idle_timeout_s: float = math.inf,
+    total_timeout_s: float = math.inf,
 ) -> ParsedForm:
-    """Parse a request body into a ParsedForm, refusing it as soon as it passes `limit_bytes`."""
+    """Parse a request body into a ParsedForm, refusing it as soon as it passes `limit_bytes`,
+    or once it stalls for `idle_timeout_s` or takes over `total_timeout_s` (408)."""
     mime, options = parse_options_header(content_type or "")
+    if math.isfinite(idle_timeout_s) or math.isfinite(total_timeout_s):
+        body = paced(body, idle_timeout_s, total_timeout_s)
     form = ParsedForm()
     if mime == b"application/x-www-form-urlencoded":
         # No file can come this way; read the (small) fields so the error can name what is missing.

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
-from app.audio.decode import Audio, check_length, decode, resample
+from app.audio.decode import Audio, Source, check_length, open_source, read, resample
 from app.audio.packing import cut
 from app.audio.vad import SileroVad, SpeechDetector, VadParams
 from app.output.transcript import Transcript, assemble
@@ -141,16 +141,21 @@ class Transcriber:
         return self.sharing is not None and not streaming and self.sharing.takes(piece)
 
     # -- audio --------------------------------------------------------------------------------
-    def _load(self, path: Path, task: Task, max_seconds: float) -> Audio:
+    async def open_audio(self, path: Path, max_seconds: float) -> Source:
+        """What the upload claims, checked before anything is decoded (off the event loop)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, open_source, path, max_seconds)
+
+    def _load(self, source: Source, task: Task) -> Audio:
         stt = self.model.get_speech_to_text_config(task)
-        audio = resample(decode(path, max_seconds), stt.sample_rate)
+        audio = read(source, stt.sample_rate)
         check_length(audio)
         return audio
 
-    async def load_audio(self, path: Path, task: Task, max_seconds: float) -> Audio:
-        """Decode and resample off the event loop."""
+    async def load_audio(self, source: Source, task: Task) -> Audio:
+        """Decode and resample off the event loop, at the family's rate."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._load, path, task, max_seconds)
+        return await loop.run_in_executor(self._executor, self._load, source, task)
 
     # -- planning -----------------------------------------------------------------------------
     def check(self, options: DecodeOptions) -> DecodeOptions:

@@ -58,14 +58,21 @@ _FORM_DOC: dict[str, Any] = {
 }
 
 
-async def _read_request(request: Request, runtime: Runtime, task: Task) -> tuple[TranscriptionParams, Audio]:
+async def _read_request(
+    request: Request, gateway: Gateway, runtime: Runtime, task: Task, hold: AsyncExitStack
+) -> tuple[TranscriptionParams, Audio]:
     """Parse the form, check the model and what the family can do, decode the upload.
 
-    The spooled file is gone on return.
+    The upload's length is known (and checked) before it is decoded; its seconds of audio are
+    then taken from the admission budget and held in `hold`. The spooled file is gone on return.
     """
     settings = runtime.settings
     form = await parse_form(
-        request.headers.get("content-type"), request.stream(), limit_bytes=settings.max_upload_bytes
+        request.headers.get("content-type"),
+        request.stream(),
+        limit_bytes=settings.max_upload_bytes,
+        idle_timeout_s=settings.upload_idle_timeout_s,
+        total_timeout_s=settings.upload_timeout_s,
     )
     try:
         params = parse_params(form, task)
@@ -73,8 +80,12 @@ async def _read_request(request: Request, runtime: Runtime, task: Task) -> tuple
             raise model_not_found(params.model)
         # Before decoding: a request the family cannot serve costs no audio work.
         runtime.transcriber.check(_options(params))
-        upload = upload_of(form)
-        audio = await runtime.transcriber.load_audio(upload.path, task, settings.max_audio_seconds)
+        source = await runtime.transcriber.open_audio(upload_of(form).path, settings.max_audio_seconds)
+        try:
+            await hold.enter_async_context(gateway.admission.audio.hold(source.seconds))
+            audio = await runtime.transcriber.load_audio(source, task)
+        finally:
+            source.close()
     finally:
         form.close()
     return params, audio
@@ -127,7 +138,7 @@ async def _handle(request: Request, gateway: Gateway, task: Task) -> Response:
     deadline = asyncio.get_running_loop().time() + settings.request_timeout_s
     try:
         async with asyncio.timeout_at(deadline):
-            params, audio = await _read_request(request, runtime, task)
+            params, audio = await _read_request(request, gateway, runtime, task, resources)
             transcriber = runtime.transcriber
             if params.stream:
                 plan = await transcriber.plan(audio, _options(params), request_id, params.chunking)
