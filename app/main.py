@@ -86,6 +86,8 @@ def create_app(settings: Settings, runtime_factory: RuntimeFactory = build_runti
             waiting=lambda: gateway.admission.waiting,
             engine=runtime.engine.pending,
         )
+        budget = gateway.admission.audio
+        gateway.metrics.watch_audio(in_flight=lambda: budget.in_flight_s, waiting=lambda: budget.waiting_s)
         log.info("serving %s (aliases: %s)", runtime.served_name, ", ".join(runtime.aliases) or "none")
         try:
             yield

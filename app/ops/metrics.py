@@ -48,6 +48,12 @@ class Metrics:
         self.engine_requests = Gauge(
             "speech_gateway_engine_requests", "Engine requests not yet finished (the engine's queue)", registry=r
         )
+        self.audio_in_flight = Gauge(
+            "speech_gateway_audio_seconds_in_flight", "Seconds of audio admitted and not yet done", registry=r
+        )
+        self.audio_waiting = Gauge(
+            "speech_gateway_audio_seconds_waiting", "Seconds of audio waiting for the audio budget", registry=r
+        )
 
         self.shared_windows = Counter(
             "speech_gateway_shared_windows", "Engine windows shared by clips of several requests", registry=r
@@ -74,6 +80,11 @@ class Metrics:
         self.in_flight.set_function(in_flight)
         self.waiting.set_function(waiting)
         self.engine_requests.set_function(engine)
+
+    def watch_audio(self, in_flight: Callable[[], float], waiting: Callable[[], float]) -> None:
+        """The audio budget's gauges, read live when scraped."""
+        self.audio_in_flight.set_function(in_flight)
+        self.audio_waiting.set_function(waiting)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

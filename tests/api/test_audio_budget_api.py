@@ -68,6 +68,9 @@ async def test_audio_past_the_budget_waits_then_is_refused(serve: Serve) -> None
         assert int(refused.headers["retry-after"]) >= 1 and "budget of 3 s" in refused.json()["error"]["message"]
         # Longer than the whole budget, alone: served.
         assert (await transcribe(http, wav_bytes(5.0))).status_code == 200  # type: ignore[attr-defined]
+        text = (await http.get("/metrics")).text
+        assert "speech_gateway_audio_seconds_in_flight 0.0" in text
+        assert "speech_gateway_audio_seconds_waiting 0.0" in text
 
 
 @pytest.mark.parametrize(
