@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 
 import uvicorn
 
@@ -12,7 +13,10 @@ from config import load_settings
 
 
 def main() -> None:
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except ValueError as error:  # a bad setting or settings file: say which, without a traceback
+        sys.exit(f"speech-gateway: invalid settings: {error}")
     configure_logging(settings.log_level, settings.log_format)
     uvicorn.run(
         create_app(settings),

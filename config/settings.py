@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -12,9 +11,12 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from config import bounded_json
+
 ENV_PREFIX = "SPEECH_GATEWAY_"
 CONFIG_FILE_ENV = f"{ENV_PREFIX}CONFIG_FILE"
 DEFAULT_MODEL = "whisper-base"
+MAX_CONFIG_FILE_CHARS = 1024 * 1024  # a settings file is a few dozen lines
 
 Dtype = Literal["auto", "float32", "float16", "bfloat16"]
 
@@ -145,6 +147,12 @@ class Settings(BaseSettings):
     realtime_max_message_mb: float = Field(
         4, gt=0, description="Largest realtime client event, in MB (4 MB: about 60 s of base64 24 kHz PCM16)."
     )
+    realtime_send_timeout_s: float = Field(
+        30,
+        gt=0,
+        description="A realtime client that reads none of the server's events for this long (its socket's "
+        "buffers full) is cut off, and its session's slot and audio freed.",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -168,18 +176,42 @@ class Settings(BaseSettings):
         # Accept a comma-separated string from the environment as well as a JSON list.
         if isinstance(value, str):
             if value.strip().startswith("["):
-                return json.loads(value)
+                return bounded_json.loads(value)  # a JSONError is a ValueError: pydantic names the setting
             return [name.strip() for name in value.split(",") if name.strip()]
         return value
 
 
+class ConfigFileError(ValueError):
+    """The settings file cannot be read as settings; the message names the file and what is wrong."""
+
+
 def _read_config_file(path: Path) -> dict[str, Any]:
     """A TOML or JSON file of settings, keys without the env prefix (`port = 9000`)."""
-    text = path.read_text(encoding="utf-8")
-    data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigFileError(f"{path}: cannot read the settings file ({error})") from None
+    if len(text) > MAX_CONFIG_FILE_CHARS:
+        raise ConfigFileError(f"{path}: longer than {MAX_CONFIG_FILE_CHARS} characters; is it the settings file?")
+    data = _parse_config(path, text)
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a table of settings")
+        raise ConfigFileError(f"{path}: expected a table of settings")
     return {key.lower(): value for key, value in data.items()}
+
+
+def _parse_config(path: Path, text: str) -> Any:
+    if path.suffix.lower() != ".toml":
+        try:
+            return bounded_json.loads(text)
+        except bounded_json.JSONError as error:
+            where = f" (setting {error.field!r})" if error.field else ""
+            raise ConfigFileError(f"{path}: the JSON is {error.message}{where}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigFileError(f"{path}: not valid TOML ({error})") from None
+    except RecursionError:  # tomllib has no depth limit of its own; the file is bounded in size above
+        raise ConfigFileError(f"{path}: the TOML nests too deeply") from None
 
 
 def engine_environment(settings: Settings) -> dict[str, str]:

@@ -7,16 +7,17 @@ voice-activity settings the request's audio is cut by, or None when the field is
 
 from __future__ import annotations
 
-import json
 import math
 
 from app.audio.vad import VadParams
-from app.http.errors import bad_request
+from app.http.errors import bad_request, shown
 from app.http.upload import ParsedForm
+from config import bounded_json
 
 PARAM = "chunking_strategy"
 MAX_MS = 10_000
 KNOBS = ("threshold", "prefix_padding_ms", "silence_duration_ms")
+MAX_JSON_CHARS = 4096  # the whole object with every knob is under 120 characters
 
 
 def _fields(form: ParsedForm) -> dict[str, str] | str | None:
@@ -35,7 +36,7 @@ def _number(raw: object, name: str, low: float, high: float) -> float:
     try:
         value = float(str(raw))
     except ValueError:
-        raise bad_request(f"chunking_strategy.{name} must be a number, got {str(raw)[:40]!r}", param=PARAM) from None
+        raise bad_request(f"chunking_strategy.{name} must be a number, got {shown(raw)}", param=PARAM) from None
     if not math.isfinite(value) or not low <= value <= high:
         raise bad_request(f"chunking_strategy.{name} must lie between {low:g} and {high:g}", param=PARAM)
     return value
@@ -47,7 +48,7 @@ def _server_vad(spec: dict[str, object]) -> VadParams:
         raise bad_request("chunking_strategy must be `auto` or an object of type `server_vad`", param=PARAM)
     unknown = sorted(set(spec) - {"type", *KNOBS})
     if unknown:
-        raise bad_request(f"chunking_strategy has no field {str(unknown[0])[:40]!r}", param=PARAM)
+        raise bad_request(f"chunking_strategy has no field {shown(unknown[0])}", param=PARAM)
     default = VadParams()
     padding = spec.get("prefix_padding_ms", default.prefix_padding_s * 1000)
     silence = spec.get("silence_duration_ms", default.silence_duration_s * 1000)
@@ -68,9 +69,13 @@ def parse_chunking(form: ParsedForm) -> VadParams | None:
     if raw == "auto":
         return VadParams()
     try:
-        spec = json.loads(raw)
-    except json.JSONDecodeError:
-        spec = None
+        spec = bounded_json.loads(raw, max_chars=MAX_JSON_CHARS)
+    except bounded_json.JSONError as error:
+        if not raw.startswith(("{", "[")):
+            spec = None  # not meant as JSON: the message below says what is
+        else:
+            where = f"chunking_strategy.{error.field}" if error.field else "chunking_strategy"
+            raise bad_request(f"{where} is {error.message}", param=PARAM) from None
     if not isinstance(spec, dict):
         raise bad_request("chunking_strategy must be `auto` or an object of type `server_vad`", param=PARAM)
     return _server_vad(spec)

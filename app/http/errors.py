@@ -41,6 +41,15 @@ class APIError(Exception):
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
 
 
+SHOWN_CHARS = 40  # how much of a client's value an error message quotes back
+
+
+def shown(value: object) -> str:
+    """A client's value quoted in a message: its start only, so a huge field is not echoed back."""
+    text = value if isinstance(value, str) else str(value)
+    return repr(text[:SHOWN_CHARS]) + ("..." if len(text) > SHOWN_CHARS else "")
+
+
 def bad_request(message: str, param: str | None = None, code: str | None = None) -> APIError:
     return APIError(400, message, param=param, code=code)
 

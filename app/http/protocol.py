@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -11,8 +10,9 @@ from pydantic import BaseModel, Field
 
 from app.audio.vad import VadParams
 from app.http.chunking import parse_chunking
-from app.http.errors import bad_request
+from app.http.errors import bad_request, shown
 from app.http.upload import ParsedForm, UploadedFile
+from config import bounded_json
 from models.interface import Task
 
 ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
@@ -59,9 +59,9 @@ def _list(form: ParsedForm, name: str) -> list[str]:
     for value in values:
         if value.strip().startswith("["):
             try:
-                parsed = json.loads(value)
-            except json.JSONDecodeError:
-                raise bad_request(f"`{name}` is not a valid JSON list", param=name) from None
+                parsed = bounded_json.loads(value)
+            except bounded_json.JSONError as error:
+                raise bad_request(f"`{name}` is not a valid JSON list: {error.message}", param=name) from None
             out.extend(str(v) for v in parsed)
         else:
             out.extend(v.strip() for v in value.split(",") if v.strip())
@@ -74,9 +74,9 @@ def _temperature(raw: str | None) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise bad_request(f"temperature must be a number between 0 and 1, got {raw!r}", "temperature") from None
+        raise bad_request(f"temperature must be a number between 0 and 1, got {shown(raw)}", "temperature") from None
     if not math.isfinite(value) or not 0.0 <= value <= 1.0:
-        raise bad_request(f"temperature must be a number between 0 and 1, got {raw!r}", "temperature")
+        raise bad_request(f"temperature must be a number between 0 and 1, got {shown(raw)}", "temperature")
     return value
 
 
@@ -88,7 +88,7 @@ def _bool(raw: str | None, name: str) -> bool:
         return True
     if lowered in ("false", "0", "no", "off"):
         return False
-    raise bad_request(f"`{name}` must be true or false, got {raw!r}", param=name)
+    raise bad_request(f"`{name}` must be true or false, got {shown(raw)}", param=name)
 
 
 def upload_of(form: ParsedForm) -> UploadedFile:
@@ -114,14 +114,14 @@ def parse_params(form: ParsedForm, task: Task) -> TranscriptionParams:
         raise bad_request("response_format `diarized_json` needs a diarization model", param="response_format")
     if response_format not in RESPONSE_FORMATS:
         raise bad_request(
-            f"response_format must be one of {', '.join(RESPONSE_FORMATS)}; got {response_format!r}",
+            f"response_format must be one of {', '.join(RESPONSE_FORMATS)}; got {shown(response_format)}",
             param="response_format",
         )
     granularities = _list(form, "timestamp_granularities")
     for g in granularities:
         if g not in GRANULARITIES:
             raise bad_request(
-                f"timestamp_granularities must be `segment` and/or `word`; got {g!r}",
+                f"timestamp_granularities must be `segment` and/or `word`; got {shown(g)}",
                 param="timestamp_granularities",
             )
     if granularities and response_format != "verbose_json":
@@ -131,7 +131,7 @@ def parse_params(form: ParsedForm, task: Task) -> TranscriptionParams:
     includes = _list(form, "include")
     for item in includes:
         if item not in INCLUDES:
-            raise bad_request(f"include must list only `logprobs`; got {item!r}", param="include")
+            raise bad_request(f"include must list only `logprobs`; got {shown(item)}", param="include")
     prompt = _scalar(form, "prompt")
     keywords = _list(form, "keywords")
     if prompt is not None and len(prompt) > MAX_PROMPT_CHARS:

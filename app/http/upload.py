@@ -14,10 +14,11 @@ from urllib.parse import parse_qsl
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from app.http.errors import APIError, bad_request, too_large
+from app.http.errors import APIError, bad_request, shown, too_large
 
 MAX_FIELD_BYTES = 256 * 1024
 MAX_FIELDS = 200
+MAX_PART_HEADER_BYTES = 16 * 1024  # one part's headers in all; real ones are under 300 bytes
 
 
 @dataclass
@@ -60,20 +61,30 @@ class _Collector:
         self.sink_path: Path | None = None
         self.size = 0
         self.count = 0
+        self.header_bytes = 0
 
     def on_part_begin(self) -> None:
         self.headers = {}
         self.data = bytearray()
         self.size = 0
+        self.header_bytes = 0
         self.count += 1
         if self.count > MAX_FIELDS:
             raise bad_request(f"too many form fields (more than {MAX_FIELDS})")
 
     def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._count_header(end - start)
         self.header_field += data[start:end]
 
     def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._count_header(end - start)
         self.header_value += data[start:end]
+
+    def _count_header(self, n: int) -> None:
+        # The part's headers are held in memory: bounded like a field, before they grow.
+        self.header_bytes += n
+        if self.header_bytes > MAX_PART_HEADER_BYTES:
+            raise bad_request(f"a form part's headers are longer than {MAX_PART_HEADER_BYTES // 1024} KB")
 
     def on_header_end(self) -> None:
         self.headers[self.header_field.lower()] = self.header_value
@@ -105,7 +116,7 @@ class _Collector:
             self.sink.write(data[start:end])
         else:
             if self.size > MAX_FIELD_BYTES:
-                raise bad_request(f"form field {self.name!r} is longer than {MAX_FIELD_BYTES // 1024} KB")
+                raise bad_request(f"form field {shown(self.name)} is longer than {MAX_FIELD_BYTES // 1024} KB")
             self.data += data[start:end]
 
     def on_part_end(self) -> None:
@@ -114,7 +125,7 @@ class _Collector:
             self.sink = None
             self.form.files[self.name][-1].size = self.size
         else:
-            self.form.fields.setdefault(self.name, []).append(_text(bytes(self.data), f"field {self.name!r}"))
+            self.form.fields.setdefault(self.name, []).append(_text(bytes(self.data), f"field {shown(self.name)}"))
 
     def abort(self) -> None:
         if self.sink is not None:
@@ -164,7 +175,8 @@ async def parse_form(
 ) -> ParsedForm:
     """Parse a request body into a ParsedForm, refusing it as soon as it passes `limit_bytes`,
     or once it stalls for `idle_timeout_s` or takes over `total_timeout_s` (408)."""
-    mime, options = parse_options_header(content_type or "")
+    # Headers arrive as latin-1; anything else (a direct caller) is replaced, not an exception.
+    mime, options = parse_options_header((content_type or "").encode("latin-1", "replace"))
     if math.isfinite(idle_timeout_s) or math.isfinite(total_timeout_s):
         body = paced(body, idle_timeout_s, total_timeout_s)
     form = ParsedForm()
@@ -215,6 +227,6 @@ async def parse_form(
         form.close()
         if isinstance(exc, Exception) and not isinstance(exc, APIError):
             # python-multipart's own errors on malformed bodies, or the client leaving mid-upload.
-            raise bad_request(f"malformed multipart body: {exc}", code="invalid_multipart") from None
+            raise bad_request(f"malformed multipart body: {str(exc)[:200]}", code="invalid_multipart") from None
         raise
     return form

@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from config import bounded_json
+
 RATE = 24_000  # the only PCM rate the Realtime API speaks
 CLIENT_TYPES = (
     "session.update",
@@ -74,11 +76,14 @@ def new_id(prefix: str) -> str:
 
 
 def parse_event(text: str | bytes) -> ClientEvent:
-    """The event's type and id; EventError for what is not a known client event."""
+    """The event's type and id; EventError for what is not a known client event.
+
+    The event's size is bounded by the caller (a setting); its nesting here.
+    """
     try:
-        body = json.loads(text)
-    except (ValueError, UnicodeDecodeError):
-        raise EventError("The event is not valid JSON.", "invalid_json") from None
+        body = bounded_json.loads(text)
+    except bounded_json.JSONError as error:
+        raise EventError(f"The event is {error.message}.", "invalid_json", error.field) from None
     if not isinstance(body, dict):
         raise EventError("The event must be a JSON object.", "invalid_json")
     event_id = body.get("event_id") if isinstance(body.get("event_id"), str) else None
