@@ -70,8 +70,12 @@ class Transcriptions:
         tasks = [*self._tasks, self._sender]
         for task in tasks:
             task.cancel()
-        with contextlib.suppress(Exception):
-            await asyncio.gather(*tasks, return_exceptions=True)
+        # `wait`, not `gather`: were this task itself cancelled meanwhile, gather would raise a
+        # child's CancelledError in place of ours, which the caller's cancel scope does not own.
+        await asyncio.wait(tasks)
+        for task in tasks:
+            if not task.cancelled():
+                task.exception()  # retrieved: a sender that met a closed socket is not a bug to log
 
 
 def _item_event(item_id: str, event: StreamEvent) -> Event:

@@ -7,6 +7,7 @@ try again later), so browsers, which never see a handshake's status, can show th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -14,6 +15,7 @@ from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, WebSocket
+from starlette.types import Message
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from app.audio.decode import Audio, resample
@@ -28,7 +30,10 @@ from models.interface import DecodeOptions, ModelInputError
 log = logging.getLogger("speech_gateway.realtime")
 
 KEY_PROTOCOL = "openai-insecure-api-key."
-POLICY, TRY_AGAIN_LATER = 1008, 1013
+POLICY, SERVER_ERROR, TRY_AGAIN_LATER = 1008, 1011, 1013
+# How long a closing frame may wait for room in a socket the client no longer reads; past it the
+# handler returns and the server closes the transport without it.
+CLOSE_WAIT_S = 2.0
 
 
 def _subprotocol(websocket: WebSocket) -> str | None:
@@ -94,7 +99,52 @@ def _checker(runtime: Runtime) -> Any:
 
 async def _refuse(websocket: WebSocket, error: EventError, close_code: int) -> None:
     await websocket.send_text(json.dumps(error_event(error)))
-    await websocket.close(close_code, error.code[:100])
+    await _close(websocket, close_code, error.code)
+
+
+async def _close(websocket: WebSocket, code: int, reason: str) -> None:
+    """Close with `code`, unless the client is gone or reads nothing (then the transport just closes)."""
+    if websocket.application_state != WebSocketState.CONNECTED:
+        return
+    with contextlib.suppress(TimeoutError, WebSocketDisconnect, RuntimeError):
+        async with asyncio.timeout(CLOSE_WAIT_S):
+            await websocket.close(code, reason[:100])
+
+
+async def _fail(websocket: WebSocket) -> None:
+    """An unexpected failure of the session, told without internals: `error` (server_error), then 1011."""
+    failure = EventError(
+        "the server failed to process this session; it is closed", "internal_error", type="server_error"
+    )
+    if websocket.application_state == WebSocketState.CONNECTED:
+        with contextlib.suppress(TimeoutError, WebSocketDisconnect, RuntimeError):
+            async with asyncio.timeout(CLOSE_WAIT_S):
+                await websocket.send_text(json.dumps(error_event(failure)))
+    await _close(websocket, SERVER_ERROR, failure.code)
+
+
+class _Outbox:
+    """Sends server events one at a time; a client that takes none of them for `timeout_s` is `stalled`.
+
+    A send waits only while the socket's buffers are full, that is while the client reads nothing.
+    Once stalled, events are dropped: the session loop sees the flag and ends the session.
+    """
+
+    def __init__(self, websocket: WebSocket, timeout_s: float) -> None:
+        self._websocket = websocket
+        self._timeout_s = timeout_s
+        self._lock = asyncio.Lock()
+        self.stalled = asyncio.Event()
+
+    async def send(self, event: dict[str, Any]) -> None:
+        async with self._lock:
+            if self.stalled.is_set() or self._websocket.application_state != WebSocketState.CONNECTED:
+                return
+            try:
+                async with asyncio.timeout(self._timeout_s):
+                    await self._websocket.send_text(json.dumps(event, ensure_ascii=False))
+            except TimeoutError:
+                self.stalled.set()
 
 
 class _Sessions:
@@ -129,6 +179,10 @@ def build_router(settings: Settings) -> APIRouter:
             await _serve(websocket, gateway, gateway.runtime)
         except WebSocketDisconnect:
             pass
+        except Exception:
+            # A bug, not the client's doing: logged with its traceback, told to the client without.
+            log.exception("realtime session failed")
+            await _fail(websocket)
         finally:
             sessions.open -= 1
             gateway.metrics.realtime_sessions.set(sessions.open)
@@ -144,12 +198,7 @@ async def _serve(websocket: WebSocket, gateway: Gateway, runtime: Runtime) -> No
     session = Session(
         SessionConfig(model=model), runtime.transcriber.vad, _checker(runtime), settings.realtime_max_buffer_s
     )
-    lock = asyncio.Lock()
-
-    async def send(event: dict[str, Any]) -> None:
-        async with lock:
-            if websocket.application_state == WebSocketState.CONNECTED:
-                await websocket.send_text(json.dumps(event, ensure_ascii=False))
+    outbox = _Outbox(websocket, settings.realtime_send_timeout_s)
 
     def run(commit: Commit) -> AsyncIterator[dict[str, Any]]:
         request_id = f"rt-{session.id}-{commit.item_id}"
@@ -157,30 +206,46 @@ async def _serve(websocket: WebSocket, gateway: Gateway, runtime: Runtime) -> No
             runtime.transcriber, commit, request_id, gateway.admission, settings.request_timeout_s, gateway.metrics
         )
 
-    items = Transcriptions(run, send)
+    items = Transcriptions(run, outbox.send)
     # The resampler loads its filters on first use (about 1.5 s): not in the way of the first turn.
     rate = runtime.model.get_speech_to_text_config("transcribe").sample_rate
     warm = asyncio.create_task(asyncio.to_thread(resample, Audio(np.zeros(RATE // 10, dtype=np.float32), RATE), rate))
     try:
-        await send(session.created())
-        await _loop(websocket, session, items, send, settings)
+        await outbox.send(session.created())
+        await _loop(websocket, session, items, outbox, settings)
     finally:
         await items.close()
         await warm
 
 
-async def _loop(websocket: WebSocket, session: Session, items: Transcriptions, send: Any, settings: Settings) -> None:
+async def _next(websocket: WebSocket, outbox: _Outbox, idle_s: float) -> Message | None:
+    """The client's next message; None when it sent nothing for `idle_s` or stopped reading (stalled)."""
+    receive = asyncio.ensure_future(websocket.receive())
+    stalled = asyncio.ensure_future(outbox.stalled.wait())
+    try:
+        done, _ = await asyncio.wait({receive, stalled}, timeout=idle_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stalled.cancel()
+        receive.cancel()  # no-op when done; a pending receive loses nothing (the queue keeps the message)
+    return receive.result() if receive in done and not outbox.stalled.is_set() else None
+
+
+async def _loop(
+    websocket: WebSocket, session: Session, items: Transcriptions, outbox: _Outbox, settings: Settings
+) -> None:
     limit = int(settings.realtime_max_message_mb * 1024 * 1024)
     while True:
-        try:
-            async with asyncio.timeout(settings.realtime_idle_timeout_s):
-                message = await websocket.receive()
-        except TimeoutError:
+        message = await _next(websocket, outbox, settings.realtime_idle_timeout_s)
+        if outbox.stalled.is_set():
+            log.warning("realtime client read nothing for %.0f s; session cut off", settings.realtime_send_timeout_s)
+            await _close(websocket, POLICY, "slow_client")
+            return
+        if message is None:
             if items.busy:
                 continue
             idle = f"no client event for {settings.realtime_idle_timeout_s:.0f} s; the session is closed"
-            await send(error_event(EventError(idle, "idle_timeout")))
-            await websocket.close(1000, "idle_timeout")
+            await outbox.send(error_event(EventError(idle, "idle_timeout")))
+            await _close(websocket, 1000, "idle_timeout")
             return
         if message["type"] == "websocket.disconnect":
             return
@@ -191,10 +256,10 @@ async def _loop(websocket: WebSocket, session: Session, items: Transcriptions, s
             too_big = (
                 f"the event is larger than the limit of {settings.realtime_max_message_mb:g} MB; send smaller chunks"
             )
-            await send(error_event(EventError(too_big, "message_too_large")))
+            await outbox.send(error_event(EventError(too_big, "message_too_large")))
             continue
         outcome = await asyncio.to_thread(session.receive, data)
         for event in outcome.events:
-            await send(event)
+            await outbox.send(event)
         for commit in outcome.commits:
             items.start(commit)
