@@ -106,7 +106,7 @@ def _encodable(text: str) -> bool:
 def _check_text(value: Any, field: str | None) -> None:
     """Refuse strings (keys and values) with lone surrogates; `field`: the top-level key being walked."""
     if isinstance(value, str) and not _encodable(value):
-        raise JSONError("holds a string that is not valid Unicode (a lone surrogate)", field)
+        raise JSONError("not valid Unicode text (a lone surrogate in a string)", field)
     if isinstance(value, list):
         for item in value:
             _check_text(item, field)
@@ -114,5 +114,5 @@ def _check_text(value: Any, field: str | None) -> None:
         for key, item in value.items():
             top = key if field is None and _encodable(key) else field
             if not _encodable(key):
-                raise JSONError("holds a key that is not valid Unicode (a lone surrogate)", field)
+                raise JSONError("not valid Unicode text (a lone surrogate in a key)", field)
             _check_text(item, top)

@@ -4,6 +4,7 @@ started once per session on a free loopback port."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -21,6 +22,9 @@ from openai import OpenAI
 from tests.speech import SAMPLE_RATE, SENTENCES, compose, require_tools, speak, write_wav
 
 READY_TIMEOUT_S = 900
+# What in a server's log tells of an exception nobody handled: a traceback (logged by our own
+# handlers only for bugs) or uvicorn's report of an app that raised. No test excuses one.
+UNHANDLED = re.compile(r"Traceback \(most recent call last\)|Exception in ASGI application")
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -35,6 +39,18 @@ class Server:
 
     def alive(self) -> bool:
         return self.process.poll() is None
+
+
+def unhandled_errors(server: Server) -> list[str]:
+    """The log lines that tell of an unhandled exception, each cut to 400 characters."""
+    lines = server.log_path.read_text(errors="replace").splitlines()
+    return [line[:400] for line in lines if UNHANDLED.search(line)]
+
+
+def assert_no_unhandled_errors(server: Server) -> None:
+    """An uncaught exception in any handler fails the tier, whichever test caused it."""
+    found = unhandled_errors(server)
+    assert not found, f"{server.log_path} tells of {len(found)} unhandled exception(s):\n" + "\n".join(found[:5])
 
 
 def free_port() -> int:
@@ -94,6 +110,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield running
     finally:
         stop_server(running)
+    assert_no_unhandled_errors(running)
 
 
 @pytest.fixture(scope="session")

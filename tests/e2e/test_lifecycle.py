@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import Server, start_server, stop_server, wait_ready
+from tests.e2e.conftest import Server, assert_no_unhandled_errors, start_server, stop_server, wait_ready
 from tests.speech import SENTENCES, compose, require_tools, wer, write_wav
 
 pytestmark = pytest.mark.e2e
@@ -38,6 +38,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield server
     finally:
         stop_server(server)
+    assert_no_unhandled_errors(server)
 
 
 @pytest.fixture(scope="module")

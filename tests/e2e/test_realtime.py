@@ -193,3 +193,38 @@ async def test_closing_mid_transcription_leaves_no_engine_work(server: Server) -
         await asyncio.sleep(0.1)
     print(f"\nrealtime close: engine idle {time.perf_counter() - closed:.2f} s after the socket closed")
     assert server.alive()
+
+
+async def test_hostile_events_get_error_events_and_the_socket_goes_on(server: Server) -> None:
+    """Deep nesting, huge numbers, lone surrogates: each an `error` event naming the field; then a turn."""
+    deep = "{" + '"a":{' * 5000 + "}" * 5000
+    hostile = {
+        '{"type": "session.update", "session": ' + deep + "}": ("invalid_json", "session"),
+        '{"type": "session.update", "session": {"audio": {"input": {"turn_detection": {"threshold": '
+        + "9" * 5000
+        + "}}}}}": ("invalid_json", None),
+        json.dumps(
+            {"type": "session.update", "session": {"audio": {"input": {"transcription": {"language": "\ud800"}}}}}
+        ): (
+            "invalid_json",
+            "session",
+        ),
+        json.dumps({"type": "input_audio_buffer.append", "audio": "AAAA" * 10, "event_id": "\udfff"}): (
+            "invalid_json",
+            "event_id",
+        ),
+    }
+    async with connect(ws_url(server)) as ws:
+        assert json.loads(await ws.recv())["type"] == "session.created"
+        for message, (code, param) in hostile.items():
+            await ws.send(message)
+            event = json.loads(await ws.recv())
+            assert event["type"] == "error" and event["error"]["code"] == code, event
+            assert event["error"]["param"] == param and len(event["error"]["message"]) < 200, event
+        await ws.send(json.dumps({"type": "session.update", "session": transcription_session(None)}))
+        assert json.loads(await ws.recv())["type"] == "session.updated"
+        for chunk in chunks(pcm24(speak(SENTENCES[1]))):
+            await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": chunk}))
+        await ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
+        events = await receive(ws, DONE)
+    assert wer(SENTENCES[1], events[-1]["transcript"]) <= MAX_WER, events[-1]["transcript"]

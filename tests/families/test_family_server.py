@@ -21,7 +21,7 @@ from app.audio.decode import split_windows
 from models.audio_chat import MAX_NEW_TOKENS, AudioChatFamily
 from models.interface import DecodeOptions
 from models.registry import load_model
-from tests.e2e.conftest import Server, start_server, stop_server, wait_ready
+from tests.e2e.conftest import Server, assert_no_unhandled_errors, start_server, stop_server, wait_ready
 from tests.e2e.test_bad_input import bad_cases, leaks, send, wav
 from tests.e2e.test_load_and_cancel import engine_requests
 from tests.families.conftest import FAMILIES, TINY_KV_SHARE
@@ -54,6 +54,7 @@ def family_server(
         yield family, checkpoints[family], model, server
     finally:
         stop_server(server)
+    assert_no_unhandled_errors(server)
 
 
 def client_of(server: Server) -> OpenAI:
