@@ -254,3 +254,42 @@ def test_an_hour_of_silence_is_empty_and_quick(http: httpx.Client, tmp_path: Pat
     body = response.json()
     assert body["text"] == "" and body["segments"] == [] and body["duration"] == pytest.approx(3600)
     assert response.elapsed.total_seconds() < 60
+
+
+def hostile_field_cases(speech: np.ndarray) -> list[Case]:
+    """Form fields a hostile client crafts: deep or huge JSON, lone surrogates, oversized headers."""
+    good = wav(speech)
+    model = {"model": "whisper-1"}
+    deep = "[" * 5000 + "]" * 5000
+    vad = '{"type": "server_vad", "threshold": %s}'
+    big_header = multipart([("model", b"whisper-1", None), ("file", good, "a.wav")])
+    big_header = (
+        big_header[0],
+        big_header[1].replace(b"Content-Disposition", b"X-Pad: " + b"p" * 20_000 + b"\r\nContent-Disposition", 1),
+    )
+    return [
+        Case("chunking_strategy nested 5,000 deep", 400, good, {**model, "chunking_strategy": deep}, param="chunking_strategy"),
+        Case("threshold nested 5,000 deep", 400, good, {**model, "chunking_strategy": vad % deep}, param="chunking_strategy"),
+        Case("threshold nested 100 deep", 400, good, {**model, "chunking_strategy": vad % ("[" * 100 + "]" * 100)}, param="chunking_strategy"),
+        Case("threshold of 5,000 digits", 400, good, {**model, "chunking_strategy": vad % ("1" * 5000)}, param="chunking_strategy"),
+        Case("chunking_strategy key is a lone surrogate", 400, good, {**model, "chunking_strategy": '{"type": "server_vad", "\\ud800": 1}'}, param="chunking_strategy"),
+        Case("keywords nested 5,000 deep", 400, good, {**model, "keywords[]": deep}, param="keywords"),
+        Case("granularity list with a lone surrogate", 400, good, {**model, "response_format": "verbose_json", "timestamp_granularities[]": '["\\udfff"]'}, param="timestamp_granularities"),
+        Case("a 5,000-character temperature", 400, good, {**model, "temperature": "9" * 5000}, param="temperature"),
+        Case("a 5,000-character response_format", 400, good, {**model, "response_format": "x" * 5000}, param="response_format"),
+        Case("a form part's headers over 16 KB", 400, raw=big_header),
+    ]  # fmt: skip
+
+
+def test_hostile_fields_are_400s_that_quote_little(http: httpx.Client, speech: np.ndarray) -> None:
+    failures = []
+    for case in hostile_field_cases(speech):
+        response = send(http, case)
+        error = response.json().get("error", {}) if response.status_code < 500 else {}
+        if (
+            response.status_code != case.status
+            or (case.param and error.get("param") != case.param)
+            or leaks(error.get("message", "x" * 601))
+        ):
+            failures.append(f"{case.name}: {response.status_code} {response.text[:200]}")
+    assert not failures, "\n".join(failures)
