@@ -3,7 +3,9 @@
 The model ships inside the silero-vad PyPI package and is loaded from there by path: importing
 the package would pin torch to one thread for the whole process. Its encoder runs over every
 32 ms frame at once and its LSTM over the whole sequence in one call (the shipped model steps
-frame by frame from Python): about 0.1 % of the audio's duration, 0.3 s for 6 minutes.
+frame by frame from Python): about 0.1 % of the audio's duration, 0.3 s for 6 minutes. It runs
+over `CHUNK_FRAMES` frames at a time, the LSTM's state carried from one chunk to the next, so its
+working memory is bounded (whole, it took some 9x the audio's own size: 3.9 GB for two hours).
 Where the model cannot load, a loudness detector stands in.
 """
 
@@ -25,6 +27,8 @@ log = logging.getLogger("speech_gateway.vad")
 RATE = 16_000
 FRAME = 512  # 32 ms: the frame silero-vad is trained on at 16 kHz
 CONTEXT = 64  # samples of the previous frame each frame sees
+# Frames per model call: 524 s of audio, some 250 MB of working memory.
+CHUNK_FRAMES = 1 << 14
 FRAME_S = FRAME / RATE
 # Speech ends once the probability stays under threshold - HYSTERESIS (silero's own rule).
 HYSTERESIS = 0.15
@@ -87,14 +91,29 @@ class SileroVad:
             return energy_probabilities(samples)
         import torch
 
-        padded = _whole_frames(samples, CONTEXT)
-        n = (len(padded) - CONTEXT) // FRAME
-        index = np.arange(n)[:, None] * FRAME + np.arange(CONTEXT + FRAME)[None, :]
+        n = -(-len(samples) // FRAME)
+        out = np.empty(n, np.float32)
+        state = None
         with torch.inference_mode():
-            features = model.encoder(model.stft(torch.from_numpy(padded[index]))).squeeze(-1)
-            states, _ = self._lstm(features.unsqueeze(1))  # every frame in one call, not a Python loop
-            out = model.decoder.decoder(states.squeeze(1).unsqueeze(-1))
-        return out.squeeze(1).mean(dim=1).numpy().astype(np.float32)
+            for lo in range(0, n, CHUNK_FRAMES):
+                hi = min(n, lo + CHUNK_FRAMES)
+                features = model.encoder(model.stft(torch.from_numpy(_framed(samples, lo, hi)))).squeeze(-1)
+                # Every frame of the chunk in one call, not a Python loop; the state runs on.
+                states, state = self._lstm(features.unsqueeze(1), state)
+                p = model.decoder.decoder(states.squeeze(1).unsqueeze(-1))
+                out[lo:hi] = p.squeeze(1).mean(dim=1).numpy()
+        return out
+
+
+def _framed(samples: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Frames `lo` to `hi` of `samples`, each after the `CONTEXT` samples before it (zeros before
+    the start and past the end), as rows: only this chunk's samples are copied."""
+    start, stop = lo * FRAME - CONTEXT, hi * FRAME
+    piece = np.zeros(stop - start, np.float32)
+    a, b = max(start, 0), min(stop, len(samples))
+    piece[a - start : b - start] = samples[a:b]
+    index = np.arange(hi - lo)[:, None] * FRAME + np.arange(CONTEXT + FRAME)[None, :]
+    return piece[index]
 
 
 def _whole_frames(samples: np.ndarray, lead: int) -> np.ndarray:
