@@ -13,6 +13,7 @@ import struct
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -27,7 +28,7 @@ FLOOR_HZ = 4000
 def riff_wav(samples: np.ndarray, rate: int) -> bytes:
     """A PCM16 mono WAV whose header says `rate`, whatever that is (soundfile refuses odd ones)."""
     data = samples.astype("<i2").tobytes()
-    fmt = struct.pack("<HHIIHH", 1, 1, rate, rate * 2, 2, 16)
+    fmt = struct.pack("<HHIIHH", 1, 1, rate, (rate * 2) & 0xFFFFFFFF, 2, 16)
     chunks = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data
     return b"RIFF" + struct.pack("<I", len(chunks)) + chunks
 
@@ -85,8 +86,9 @@ def main() -> None:
     parser.add_argument("--pid", type=int, required=True)
     parser.add_argument("-n", type=int, default=4, help="uploads sent at once")
     parser.add_argument("--seconds", type=int, default=LIMIT_S, help="what each 1 Hz upload claims")
+    parser.add_argument("--file", help="send this file instead of the 1 Hz upload")
     args = parser.parse_args()
-    body = one_hertz(args.seconds)
+    body = Path(args.file).read_bytes() if args.file else one_hertz(args.seconds)
     idle = tree_rss(args.pid)
     sampler = PeakRss(args.pid)
     sampler.start()
@@ -97,7 +99,7 @@ def main() -> None:
     peak = sampler.stop()
     gib = 1024**3
     print(
-        f"{args.n} x {len(body) / 1024:.0f} KB claiming {args.seconds} s: statuses {statuses}, "
+        f"{args.n} x {len(body) / 1024:.0f} KB ({args.file or f'1 Hz, {args.seconds} s'}): statuses {statuses}, "
         f"{elapsed:.1f} s; idle {idle / gib:.2f} GiB, peak {peak / gib:.2f} GiB, +{(peak - idle) / gib:.2f} GiB"
     )
 

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from tests.e2e.amplification import FLOOR_HZ, LIMIT_S, low_rate, one_hertz, riff_wav
 from tests.speech import SAMPLE_RATE, SENTENCES, speak, wer
 
 pytestmark = pytest.mark.e2e
@@ -114,6 +115,10 @@ def bad_cases(speech: np.ndarray) -> list[Case]:
         Case("an hour of silence as WAV is over the upload cap", 413, wav(np.zeros(3600 * SAMPLE_RATE, np.int16)), model),
         Case("diarized_json without a diarization model", 400, good, {**model, "response_format": "diarized_json"}, param="response_format"),
         Case("a 5,000-character language", 400, good, {**model, "language": "x" * 5000}, param="language"),
+        Case("14 KB WAV at 1 Hz claiming two hours", 400, one_hertz(), model, param="file"),
+        Case("just below the rate floor", 400, riff_wav((speech[:FLOOR_HZ] * 30000).astype(np.int16), FLOOR_HZ - 1), model, param="file"),
+        Case("a rate of 4 GHz", 400, riff_wav((speech * 30000).astype(np.int16), 2**32 - 1), model, param="file"),
+        Case("at the rate floor but over the length limit", 400, low_rate(LIMIT_S + 60), model, param="file"),
     ]  # fmt: skip
 
 
