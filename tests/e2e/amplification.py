@@ -58,7 +58,7 @@ def tree_rss(pid: int) -> int:
 
 
 class PeakRss(threading.Thread):
-    """Peak resident memory of a process tree, sampled every 50 ms."""
+    """Peak resident memory of a process tree, sampled every 50 ms (amplification and load tests)."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)

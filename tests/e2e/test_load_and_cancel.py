@@ -11,9 +11,9 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-import psutil
 import pytest
 
+from tests.e2e.amplification import PeakRss, tree_rss
 from tests.e2e.conftest import Server
 from tests.speech import SENTENCES, wer, write_wav
 
@@ -28,32 +28,6 @@ def engine_requests(http: httpx.Client) -> float:
     match = re.search(r"^speech_gateway_engine_requests (\S+)$", text, re.M)
     assert match, "the engine queue gauge is missing"
     return float(match.group(1))
-
-
-def tree_rss(pid: int) -> int:
-    try:
-        root = psutil.Process(pid)
-        return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
-    except psutil.Error:
-        return 0
-
-
-class RssSampler(threading.Thread):
-    """Peak resident memory of the server and its engine processes, sampled every 100 ms."""
-
-    def __init__(self, pid: int) -> None:
-        super().__init__(daemon=True)
-        self.pid, self.peak, self._stop_event = pid, 0, threading.Event()
-
-    def run(self) -> None:
-        while not self._stop_event.is_set():
-            self.peak = max(self.peak, tree_rss(self.pid))
-            time.sleep(0.1)
-
-    def stop(self) -> int:
-        self._stop_event.set()
-        self.join()
-        return self.peak
 
 
 def test_burst_of_128_requests_64_at_a_time(
@@ -76,7 +50,7 @@ def test_burst_of_128_requests_64_at_a_time(
     # What each clip gives alone: under load every answer must be that clip's, not a neighbour's.
     alone = {sentence: one(sentence)[2] for sentence in SENTENCES}
     baseline_rss = tree_rss(server.process.pid)
-    sampler = RssSampler(server.process.pid)
+    sampler = PeakRss(server.process.pid)
     sampler.start()
     started = time.perf_counter()
     with ThreadPoolExecutor(CONCURRENCY) as pool:

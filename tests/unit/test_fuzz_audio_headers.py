@@ -13,25 +13,16 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from app.audio.decode import Audio, open_source, read
 from app.audio.probe import MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, AudioInfo, check_info, sndfile_info
 from app.http.errors import APIError
+from tests.unit.fuzz import fuzz
 
 MAX_SECONDS = 30.0
 RATE = 16_000
-
-
-def fuzz(max_examples: int) -> settings:
-    return settings(
-        max_examples=max_examples,
-        derandomize=True,
-        database=None,
-        deadline=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
 
 
 def riff(
