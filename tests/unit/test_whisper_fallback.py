@@ -147,3 +147,30 @@ def test_an_unsure_reading_keeps_the_prompt_up_the_ladder(whisper_base: WhisperM
     engine = ScriptedEngine(lambda t, prompted: unsure if t == 0 else spoken(m))
     assert text_of(read(m, engine, "Foxes and dogs.")) == SPOKEN
     assert engine.asked == [(0.0, True), (0.2, True)]
+
+
+def first_then(m: WhisperModel, tail: GenerationResult) -> Callable[[float, bool], GenerationResult]:
+    """The first reading writes the first second and stops (its tail is read again); then `tail`."""
+    calls = iter(range(100))
+
+    def answer(temperature: float, prompted: bool) -> GenerationResult:
+        if next(calls) == 0:
+            return result(m, [stamp(m, 0.0), *words(m, " The quick"), stamp(m, 1.0), m.vocab.eot])
+        return tail
+
+    return answer
+
+
+def test_an_unsure_tail_is_kept_without_hotter_readings(whisper_base: WhisperModel) -> None:
+    m = whisper_base
+    unsure = result(m, [stamp(m, 0.0), *words(m, " brown fox."), stamp(m, 1.5), m.vocab.eot], logprob=-1.5)
+    engine = ScriptedEngine(first_then(m, unsure))
+    assert text_of(read(m, engine, None)) == " The quick brown fox."
+    assert engine.asked == [(0.0, False), (0.0, False)]
+
+
+def test_an_empty_tail_still_climbs_the_ladder(whisper_base: WhisperModel) -> None:
+    m = whisper_base
+    engine = ScriptedEngine(first_then(m, nothing(m)))
+    read(m, engine, None)
+    assert [t for t, _ in engine.asked] == [0.0, 0.0, 0.2]
