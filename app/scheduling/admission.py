@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from app.http.errors import APIError
+from models import stages
 
 # Weight of the newest request when averaging request durations for Retry-After.
 EWMA_ALPHA = 0.2
@@ -50,7 +51,8 @@ class Admission:
             raise self.refuse(f"{self.active} requests running, {self.waiting} waiting")
         self.waiting += 1
         try:
-            await self._slots.acquire()
+            with stages.stage("admission_wait"):
+                await self._slots.acquire()
         finally:
             self.waiting -= 1
         self.active += 1
@@ -89,7 +91,8 @@ class AudioBudget:
 
     @asynccontextmanager
     async def hold(self, seconds: float) -> AsyncIterator[None]:
-        await self._take(seconds)
+        with stages.stage("admission_wait"):
+            await self._take(seconds)
         try:
             yield
         finally:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -18,6 +19,7 @@ from app.audio.decode import Audio, Source, check_length, open_source, read, res
 from app.audio.packing import cut
 from app.audio.vad import SileroVad, SpeechDetector, VadParams
 from app.output.transcript import Transcript, assemble
+from models import stages
 from models.interface import (
     DecodeOptions,
     EngineCalls,
@@ -82,10 +84,15 @@ def engine_calls(engine: Engine, request_id: str, piece: int) -> EngineCalls:
     """The engine as one piece's family call sees it: request ids made unique per request and piece."""
 
     async def generate(request: GenerationRequest, tag: str) -> GenerationResult:
-        return await engine.generate(request, f"{request_id}-p{piece}-{tag}")
+        # Every pass of every family goes through here: the one place engine time is measured.
+        with stages.engine_pass(tag):
+            return await engine.generate(request, f"{request_id}-p{piece}-{tag}")
 
-    def stream(request: GenerationRequest, tag: str) -> AsyncGenerator[GenerationResult, None]:
-        return engine.stream(request, f"{request_id}-p{piece}-{tag}")
+    async def stream(request: GenerationRequest, tag: str) -> AsyncGenerator[GenerationResult, None]:
+        with stages.engine_pass(tag):
+            async with contextlib.aclosing(engine.stream(request, f"{request_id}-p{piece}-{tag}")) as results:
+                async for result in results:
+                    yield result
 
     return EngineCalls(generate=generate, stream=stream)
 
@@ -144,7 +151,8 @@ class Transcriber:
     async def open_audio(self, path: Path, max_seconds: float) -> Source:
         """What the upload claims, checked before anything is decoded (off the event loop)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, open_source, path, max_seconds)
+        with stages.stage("decode"):
+            return await loop.run_in_executor(self._executor, open_source, path, max_seconds)
 
     def _load(self, source: Source, task: Task) -> Audio:
         stt = self.model.get_speech_to_text_config(task)
@@ -155,7 +163,10 @@ class Transcriber:
     async def load_audio(self, source: Source, task: Task) -> Audio:
         """Decode and resample off the event loop, at the family's rate."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._load, source, task)
+        # The thread gets the request's context, so the resampler's share is told apart.
+        run = contextvars.copy_context().run
+        with stages.stage("decode"):
+            return await loop.run_in_executor(self._executor, run, self._load, source, task)
 
     # -- planning -----------------------------------------------------------------------------
     def check(self, options: DecodeOptions) -> DecodeOptions:
@@ -174,10 +185,12 @@ class Transcriber:
         stt = self.model.get_speech_to_text_config(options.task)
         packing = chunking or (VadParams() if stt.pack_speech else None)
         loop = asyncio.get_running_loop()
-        pieces, timelines = await loop.run_in_executor(
-            self._executor, cut, audio.samples, audio.sample_rate, stt, packing, self.vad
-        )
-        options = await self.model.prepare(pieces, options, engine_calls(self.engine, f"{request_id}-prep", 0))
+        with stages.stage("vad"):
+            pieces, timelines = await loop.run_in_executor(
+                self._executor, cut, audio.samples, audio.sample_rate, stt, packing, self.vad
+            )
+        with stages.stage("model"):
+            options = await self.model.prepare(pieces, options, engine_calls(self.engine, f"{request_id}-prep", 0))
         return Plan(audio, pieces, options, stt, timelines)
 
     # -- reading ------------------------------------------------------------------------------
@@ -210,22 +223,24 @@ class Transcriber:
                 queue.put_nowait(None)
 
         tasks = [asyncio.create_task(read(piece)) for piece in plan.pieces]
-        try:
-            for i, task in enumerate(tasks):
-                while (delta := await queues[i].get()) is not None:
-                    yield delta
-                reading = await task
-                if i == 0:
-                    for _ in range(full - start_with):
-                        slots.release()
-                yield PieceDone(reading)
-        finally:
-            pending = [task for task in tasks if not task.done()]
-            for task in pending:
-                task.cancel()
-            if pending:
-                with contextlib.suppress(Exception):
-                    await asyncio.gather(*pending, return_exceptions=True)
+        # The family's own work around its engine passes (prompts, parsing, merging), in wall time.
+        with stages.stage("model"):
+            try:
+                for i, task in enumerate(tasks):
+                    while (delta := await queues[i].get()) is not None:
+                        yield delta
+                    reading = await task
+                    if i == 0:
+                        for _ in range(full - start_with):
+                            slots.release()
+                    yield PieceDone(reading)
+            finally:
+                pending = [task for task in tasks if not task.done()]
+                for task in pending:
+                    task.cancel()
+                if pending:
+                    with contextlib.suppress(Exception):
+                        await asyncio.gather(*pending, return_exceptions=True)
 
     async def transcribe(
         self, audio: Audio, options: DecodeOptions, request_id: str, chunking: VadParams | None = None

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from models import stages
 from models.compute import device, torch_dtype
 from models.whisper.timing import alignment_matrix, dtw, token_times
 
@@ -61,7 +62,8 @@ class Aligner:
         self._queue.append(job)
         if self._runner is None or self._runner.done():
             self._runner = asyncio.create_task(self._drain())
-        return await job.future
+        with stages.stage("align"):  # the wait for its batch included: the request waits as long
+            return await job.future
 
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()

@@ -171,7 +171,9 @@ async def read_window(
 
     async def attempt(temperature: float, opts: DecodeOptions) -> WindowOutcome:
         request = model.get_generation_prompt(samples, stt, opts, temperature)
-        result = await calls.generate(request, f"{tag}-t{temperature:g}{'' if opts is options else '-np'}")
+        # The tag names the pass's kind for the request's stage times (`models/stages.py`).
+        hotter = "-fb" if temperature != temperatures[0] else ""
+        result = await calls.generate(request, f"{tag}-t{temperature:g}{hotter}{'' if opts is options else '-np'}")
         outcome = model.parse_window(result, window_s, offset_s, temperature, final)
         log.debug(
             "%.2f s at %.2f s, T=%g%s: %d tokens (%s), consumed %.2f s%s",

@@ -10,11 +10,14 @@ A rider whose share is in doubt is not alone: then every rider of the window is 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import itertools
 import logging
+import time
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
+from models import stages
 from models.interface import (
     DecodeOptions,
     Emit,
@@ -63,6 +66,7 @@ class Car:
     trip: asyncio.Task[None] | None = None
     # Riders whose requests went away after departure: when all have, the trip is called off.
     gone: int = 0
+    departed: float | None = None  # perf_counter() time
 
     @property
     def length_s(self) -> float:
@@ -109,8 +113,11 @@ class WindowSharing:
             car = self._cars[key] = Car()
             car.departure = loop.call_later(self.setup.wait_s, self._depart, key)
         car.riders.append(rider)
+        joined = time.perf_counter()
         try:
-            return await asyncio.shield(rider.done)
+            reading = await asyncio.shield(rider.done)
+            self._clock(joined, car.departed)
+            return reading
         except asyncio.CancelledError:
             if rider in car.riders and self._cars.get(key) is car:
                 car.riders.remove(rider)  # not gone yet: leave without a trace
@@ -120,13 +127,24 @@ class WindowSharing:
                     car.trip.cancel()  # nobody waits for this window any more: abort its engine work
             raise
 
+    @staticmethod
+    def _clock(joined: float, departed: float | None) -> None:
+        """The rider's request: waited from joining to departure, then rode one shared pass."""
+        clock = stages.current()
+        if clock is not None and departed is not None:
+            clock.record("sharing_wait", joined, departed)
+            clock.record_pass("shared", departed, time.perf_counter())
+
     def _depart(self, key: DecodeOptions) -> None:
         car = self._cars.pop(key, None)
         if car is None or not car.riders:
             return
         if car.departure is not None:
             car.departure.cancel()
-        trip = car.trip = asyncio.get_running_loop().create_task(self._trip(car))
+        car.departed = time.perf_counter()
+        # A context of its own: the trip's engine passes belong to every rider, not to the
+        # request whose timer or arrival happened to send it off (each rider records its share).
+        trip = car.trip = asyncio.get_running_loop().create_task(self._trip(car), context=contextvars.Context())
         self._trips.add(trip)
         trip.add_done_callback(self._trips.discard)
 

@@ -22,6 +22,7 @@ from app.output.formats import logprob_list, logprobs_of, render, usage
 from app.output.streaming import Delta, Done, StreamEvent, stream_transcript
 from app.scheduling.cancellation import until_disconnect
 from app.state import Gateway, Runtime, get_gateway, get_runtime
+from models import stages
 from models.interface import DecodeOptions, Task
 
 router = APIRouter(prefix="/v1/audio", tags=["audio"])
@@ -67,13 +68,14 @@ async def _read_request(
     then taken from the admission budget and held in `hold`. The spooled file is gone on return.
     """
     settings = runtime.settings
-    form = await parse_form(
-        request.headers.get("content-type"),
-        request.stream(),
-        limit_bytes=settings.max_upload_bytes,
-        idle_timeout_s=settings.upload_idle_timeout_s,
-        total_timeout_s=settings.upload_timeout_s,
-    )
+    with stages.stage("upload"):
+        form = await parse_form(
+            request.headers.get("content-type"),
+            request.stream(),
+            limit_bytes=settings.max_upload_bytes,
+            idle_timeout_s=settings.upload_idle_timeout_s,
+            total_timeout_s=settings.upload_timeout_s,
+        )
     try:
         params = parse_params(form, task)
         if not runtime.serves(params.model):
@@ -129,6 +131,7 @@ def _options(params: TranscriptionParams) -> DecodeOptions:
 
 
 async def _handle(request: Request, gateway: Gateway, task: Task) -> Response:
+    stages.since_start("route")
     runtime = get_runtime(request)
     settings = gateway.settings
     request_id = request_id_var.get() or uuid.uuid4().hex
@@ -165,12 +168,13 @@ async def _handle(request: Request, gateway: Gateway, task: Task) -> Response:
         raise timed_out(settings.request_timeout_s) from None
     finally:
         await resources.aclose()
-    body, media_type = render(
-        transcript, params.response_format, params.include_logprobs, params.timestamp_granularities
-    )
-    if isinstance(body, str):
-        return PlainTextResponse(body, media_type=media_type)
-    return JSONResponse(body)
+    with stages.stage("render"):  # the response's body is encoded here too
+        body, media_type = render(
+            transcript, params.response_format, params.include_logprobs, params.timestamp_granularities
+        )
+        if isinstance(body, str):
+            return PlainTextResponse(body, media_type=media_type)
+        return JSONResponse(body)
 
 
 @router.post("/transcriptions", openapi_extra=_FORM_DOC)
