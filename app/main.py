@@ -16,6 +16,7 @@ from app.http.middleware import RequestContext
 from app.http.routes import audio, health, models, page
 from app.http.routes.realtime import build_router as realtime_router
 from app.ops.metrics import Metrics
+from app.ops.tracing import Tracing
 from app.scheduling.admission import Admission
 from app.scheduling.pipeline import Transcriber
 from app.state import Gateway, Runtime
@@ -75,6 +76,7 @@ def create_app(settings: Settings, runtime_factory: RuntimeFactory = build_runti
         settings=settings,
         metrics=Metrics(),
         admission=Admission(settings.max_concurrent_requests, settings.max_queued_requests, settings.audio_budget_s),
+        tracing=Tracing.from_settings(settings),
     )
 
     @asynccontextmanager
@@ -95,6 +97,8 @@ def create_app(settings: Settings, runtime_factory: RuntimeFactory = build_runti
             log.info("stopping the engine")
             gateway.runtime = None
             runtime.close()
+            if gateway.tracing is not None:
+                gateway.tracing.shutdown()  # sends what is still batched
 
     app = FastAPI(title="speech-gateway", version="0.1.0", lifespan=lifespan)
     app.state.gateway = gateway
@@ -105,5 +109,5 @@ def create_app(settings: Settings, runtime_factory: RuntimeFactory = build_runti
     app.include_router(realtime_router(settings))  # authenticates in the route: WebSockets have no 401
     app.include_router(health.router)
     app.include_router(page.router)
-    app.add_middleware(RequestContext, metrics=gateway.metrics)
+    app.add_middleware(RequestContext, metrics=gateway.metrics, tracing=gateway.tracing)
     return app

@@ -9,6 +9,7 @@ from fastapi import Request
 
 from app.http.errors import APIError
 from app.ops.metrics import Metrics
+from app.ops.tracing import Tracing
 from app.scheduling.admission import Admission
 from app.scheduling.pipeline import Engine, Transcriber
 from config import Settings
@@ -46,6 +47,7 @@ class Gateway:
     metrics: Metrics
     admission: Admission
     runtime: Runtime | None = None
+    tracing: Tracing | None = None  # only when an OTLP endpoint is configured
 
 
 def get_gateway(request: Request) -> Gateway:

@@ -15,6 +15,7 @@ from config import bounded_json
 
 ENV_PREFIX = "SPEECH_GATEWAY_"
 CONFIG_FILE_ENV = f"{ENV_PREFIX}CONFIG_FILE"
+OTEL_ENDPOINT_ENV = "OTEL_EXPORTER_OTLP_ENDPOINT"
 DEFAULT_MODEL = "whisper-base"
 MAX_CONFIG_FILE_CHARS = 1024 * 1024  # a settings file is a few dozen lines
 
@@ -64,6 +65,12 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "text"] = Field("json", description="`json`: one object per line.")
+    otel_endpoint: str | None = Field(
+        None,
+        description="OTLP/HTTP collector base URL for request spans (also read from the standard "
+        "`OTEL_EXPORTER_OTLP_ENDPOINT`); unset: no tracing at all.",
+    )
+    otel_service_name: str = Field("speech-gateway", description="`service.name` of exported spans.")
 
     # Who may call it, and how much at once.
     api_key: list[str] = Field(
@@ -238,6 +245,9 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     values: dict[str, Any] = {}
     if config_file := env.get(CONFIG_FILE_ENV):
         values.update(_read_config_file(Path(config_file)))
+    # OpenTelemetry's standard variable, unless our own setting names an endpoint.
+    if otel := env.get(OTEL_ENDPOINT_ENV):
+        values["otel_endpoint"] = otel
     # An empty variable counts as unset (compose passes `${VAR:-}` through as "").
     values.update(
         (key[len(ENV_PREFIX) :].lower(), value)

@@ -10,6 +10,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.ops.logs import new_request_id, request_id_var
 from app.ops.metrics import Metrics
+from app.ops.tracing import Tracing
+from models import stages
 
 log = logging.getLogger("speech_gateway.access")
 
@@ -25,11 +27,12 @@ def route_label(scope: Scope) -> str:
 
 
 class RequestContext:
-    """Wraps the app: sets the request id, times the request, logs and counts it."""
+    """Wraps the app: sets the request id, times the request and its stages, logs, counts and traces it."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, tracing: Tracing | None = None) -> None:
         self.app = app
         self.metrics = metrics
+        self.tracing = tracing
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -48,19 +51,42 @@ class RequestContext:
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
             await send(message)
 
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            elapsed = time.perf_counter() - started
-            route = route_label(scope)
-            self.metrics.requests.labels(route, str(status)).inc()
-            self.metrics.latency.labels(route).observe(elapsed)
-            fields: dict[str, Any] = {
-                "method": scope.get("method"),
-                "path": scope.get("path"),
-                "status": status,
-                "duration_ms": round(elapsed * 1000, 1),
-                "client": (scope.get("client") or ("", 0))[0],
-            }
-            log.info("%s %s %s", scope.get("method"), scope.get("path"), status, extra=fields)
-            request_id_var.reset(token)
+        with stages.clocked() as clock:
+            try:
+                await self.app(scope, receive, send_with_id)
+            finally:
+                self._finish(scope, status, started, clock, request_id)
+                request_id_var.reset(token)
+
+    def _finish(self, scope: Scope, status: int, started: float, clock: stages.StageClock, request_id: str) -> None:
+        """Count, log and trace the finished request."""
+        ended = time.perf_counter()
+        elapsed = ended - started
+        route = route_label(scope)
+        self.metrics.requests.labels(route, str(status)).inc()
+        self.metrics.latency.labels(route).observe(elapsed)
+        self.metrics.observe_stages(clock, ended)
+        fields: dict[str, Any] = {
+            "method": scope.get("method"),
+            "path": scope.get("path"),
+            "status": status,
+            "duration_ms": round(elapsed * 1000, 1),
+            "client": (scope.get("client") or ("", 0))[0],
+            **stage_fields(clock, ended),
+        }
+        log.info("%s %s %s", scope.get("method"), scope.get("path"), status, extra=fields)
+        if self.tracing is not None and clock.intervals:
+            attributes = {k: v for k, v in fields.items() if isinstance(v, str | int | float)}
+            attributes["request_id"] = request_id
+            self.tracing.export(f"{scope.get('method')} {route}", attributes, clock, ended)
+
+
+def stage_fields(clock: stages.StageClock, end: float) -> dict[str, Any]:
+    """The access log's view of a request's stages: milliseconds per stage, engine passes by kind."""
+    if not clock.intervals:
+        return {}  # health checks, metrics, the page: nothing to tell
+    return {
+        "stages_ms": {name: round(s * 1000, 1) for name, s in clock.exclusive(end).items()},
+        "engine_passes": len(clock.passes),
+        "passes": clock.pass_counts(),
+    }

@@ -7,7 +7,11 @@ from collections.abc import Callable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from models.stages import StageClock
+
 RTF_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+STAGE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+PASS_COUNT_BUCKETS = (0, 1, 2, 3, 4, 6, 8, 12, 16, 32, 64, 128)
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 
 
@@ -64,6 +68,37 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+
+        self.stage_seconds = Histogram(
+            "speech_gateway_stage_seconds",
+            "Seconds of a request's wall time spent in each stage (overlaps given to one stage)",
+            ["stage"],
+            buckets=STAGE_BUCKETS,
+            registry=r,
+        )
+        self.engine_pass_seconds = Histogram(
+            "speech_gateway_engine_pass_seconds",
+            "Duration of each engine pass, by kind (passes of one request overlap)",
+            ["kind"],
+            buckets=STAGE_BUCKETS,
+            registry=r,
+        )
+        self.engine_passes = Histogram(
+            "speech_gateway_engine_passes_per_request",
+            "Engine passes a request caused (shared windows count once per rider)",
+            buckets=PASS_COUNT_BUCKETS,
+            registry=r,
+        )
+
+    def observe_stages(self, clock: StageClock, end: float) -> None:
+        """A finished request's stages; requests that reached no stage (health, metrics) are skipped."""
+        if not clock.intervals:
+            return
+        for name, seconds in clock.exclusive(end).items():
+            self.stage_seconds.labels(name).observe(seconds)
+        for kind, interval in clock.passes:
+            self.engine_pass_seconds.labels(kind).observe(interval.seconds)
+        self.engine_passes.observe(len(clock.passes))
 
     def observe_sharing(self, riders: int, read_alone: int) -> None:
         self.shared_windows.inc()

@@ -67,3 +67,10 @@ def test_the_cpu_engine_gets_every_core_by_default() -> None:
     assert engine_environment(load_settings({})) == {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
     one = load_settings({"SPEECH_GATEWAY_CPU_RESERVED_CORES": "1"})
     assert engine_environment(one) == {"VLLM_CPU_NUM_OF_RESERVED_CPU": "1"}
+
+
+def test_the_otlp_endpoint_comes_from_the_standard_variable_unless_ours_names_one() -> None:
+    assert load_settings({}).otel_endpoint is None
+    assert load_settings({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel:4318"}).otel_endpoint == "http://otel:4318"
+    ours = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel:4318", "SPEECH_GATEWAY_OTEL_ENDPOINT": "http://mine:4318"}
+    assert load_settings(ours).otel_endpoint == "http://mine:4318"
