@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from models import stages
 from models.interface import (
     DecodeOptions,
     EngineCalls,
@@ -184,3 +185,17 @@ def test_segments_belong_to_the_rider_whose_span_holds_them() -> None:
     _, why = split(WindowOutcome([Segment(0.0, 2.0, " a", tokens=[1]), Segment(4.8, 6.0, " b", tokens=[1])], 6.0),
                    pieces, timeline)  # fmt: skip
     assert why == "rider 1: starts after its speech"
+
+
+async def test_each_rider_records_its_wait_and_one_shared_pass_in_its_own_request() -> None:
+    sharing, _ = pool(FakeWhisper())
+
+    async def request(seconds: float) -> stages.StageClock:
+        with stages.clocked() as clock:
+            await sharing.read(piece(seconds), DecodeOptions())
+            return clock
+
+    clocks = await asyncio.gather(request(2.0), request(3.0))
+    for clock in clocks:
+        assert [iv.name for iv in clock.intervals] == ["sharing_wait", "engine"]
+        assert clock.pass_counts() == {"shared": 1}
