@@ -54,8 +54,13 @@ StreamEvent = Delta | Done | Failed
 
 
 async def _by(deadline: float, step: Awaitable[T]) -> T:
-    """`step`, cut off with TimeoutError at `deadline` (the event loop's clock)."""
-    return await asyncio.wait_for(step, max(0.0, deadline - asyncio.get_running_loop().time()))
+    """`step`, cut off with TimeoutError at `deadline` (the event loop's clock).
+
+    In this task, not a task of its own (as `wait_for` makes): a client that leaves cancels the
+    step where it runs, so the transcript's generator is idle again when it is closed.
+    """
+    async with asyncio.timeout_at(deadline):
+        return await step
 
 
 def _delta(event: TextDelta, begun: bool) -> Delta | None:
