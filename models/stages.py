@@ -16,8 +16,8 @@ from __future__ import annotations
 import itertools
 import re
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
@@ -128,15 +128,20 @@ def clocked() -> Iterator[StageClock]:
 
 
 @contextmanager
-def stage(name: str) -> Iterator[None]:
-    """Records the time spent inside as stage `name` of the current request, if any."""
+def _timed(record: Callable[[StageClock, float, float], None]) -> Iterator[None]:
+    """Times the code inside and hands (clock, start, end) to `record`, if a clock is current."""
     clock = _current.get()
     start = time.perf_counter()
     try:
         yield
     finally:
         if clock is not None:
-            clock.record(name, start, time.perf_counter())
+            record(clock, start, time.perf_counter())
+
+
+def stage(name: str) -> AbstractContextManager[None]:
+    """Records the time spent inside as stage `name` of the current request, if any."""
+    return _timed(lambda clock, start, end: clock.record(name, start, end))
 
 
 def record_bits(name: str, seconds: float) -> None:
@@ -154,13 +159,6 @@ def since_start(name: str) -> None:
         clock.record(name, clock.started, time.perf_counter())
 
 
-@contextmanager
-def engine_pass(tag: str) -> Iterator[None]:
+def engine_pass(tag: str) -> AbstractContextManager[None]:
     """Records one engine call, its kind read from the family's `tag`."""
-    clock = _current.get()
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        if clock is not None:
-            clock.record_pass(pass_kind(tag), start, time.perf_counter())
+    return _timed(lambda clock, start, end: clock.record_pass(pass_kind(tag), start, end))
