@@ -65,14 +65,16 @@ class RequestContext:
         route = route_label(scope)
         self.metrics.requests.labels(route, str(status)).inc()
         self.metrics.latency.labels(route).observe(elapsed)
-        self.metrics.observe_stages(clock, ended)
+        # The sweep over the request's intervals, once for the metrics and the log line.
+        exclusive = clock.exclusive(ended) if clock.intervals else {}
+        self.metrics.observe_stages(clock, exclusive)
         fields: dict[str, Any] = {
             "method": scope.get("method"),
             "path": scope.get("path"),
             "status": status,
             "duration_ms": round(elapsed * 1000, 1),
             "client": (scope.get("client") or ("", 0))[0],
-            **stage_fields(clock, ended),
+            **stage_fields(clock, exclusive),
         }
         log.info("%s %s %s", scope.get("method"), scope.get("path"), status, extra=fields)
         if self.tracing is not None and clock.intervals:
@@ -81,12 +83,13 @@ class RequestContext:
             self.tracing.export(f"{scope.get('method')} {route}", attributes, clock, ended)
 
 
-def stage_fields(clock: stages.StageClock, end: float) -> dict[str, Any]:
-    """The access log's view of a request's stages: milliseconds per stage, engine passes by kind."""
+def stage_fields(clock: stages.StageClock, exclusive: dict[str, float]) -> dict[str, Any]:
+    """The access log's view of a request's stages (`exclusive`: seconds per stage, from the clock):
+    milliseconds per stage, engine passes by kind."""
     if not clock.intervals:
         return {}  # health checks, metrics, the page: nothing to tell
     return {
-        "stages_ms": {name: round(s * 1000, 1) for name, s in clock.exclusive(end).items()},
+        "stages_ms": {name: round(s * 1000, 1) for name, s in exclusive.items()},
         "engine_passes": len(clock.passes),
         "passes": clock.pass_counts(),
     }

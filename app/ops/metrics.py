@@ -90,11 +90,12 @@ class Metrics:
             registry=r,
         )
 
-    def observe_stages(self, clock: StageClock, end: float) -> None:
-        """A finished request's stages; requests that reached no stage (health, metrics) are skipped."""
+    def observe_stages(self, clock: StageClock, exclusive: dict[str, float]) -> None:
+        """A finished request's stages (`exclusive`: seconds per stage, from the clock); requests
+        that reached no stage (health, metrics) are skipped."""
         if not clock.intervals:
             return
-        for name, seconds in clock.exclusive(end).items():
+        for name, seconds in exclusive.items():
             self.stage_seconds.labels(name).observe(seconds)
         for kind, interval in clock.passes:
             self.engine_pass_seconds.labels(kind).observe(interval.seconds)
