@@ -116,11 +116,11 @@ def _framed(samples: np.ndarray, lo: int, hi: int) -> np.ndarray:
     return piece[index]
 
 
-def _whole_frames(samples: np.ndarray, lead: int) -> np.ndarray:
-    """`samples` after `lead` zeros, zero-padded to a whole number of frames."""
+def _whole_frames(samples: np.ndarray) -> np.ndarray:
+    """`samples` zero-padded to a whole number of frames."""
     n = -(-len(samples) // FRAME)
-    padded = np.zeros(lead + n * FRAME, dtype=np.float32)
-    padded[lead : lead + len(samples)] = samples
+    padded = np.zeros(n * FRAME, dtype=np.float32)
+    padded[: len(samples)] = samples
     return padded
 
 
@@ -138,7 +138,7 @@ def _as_lstm(cell: Any) -> Any:
 
 def energy_probabilities(samples: np.ndarray) -> np.ndarray:
     """1 for 32 ms frames within `ENERGY_MARGIN_DB` of the recording's loud frames, else 0."""
-    rms = window_rms(_whole_frames(samples, 0), FRAME, FRAME)
+    rms = window_rms(_whole_frames(samples), FRAME, FRAME)
     return (rms > loudness_threshold(rms, ENERGY_MARGIN_DB)).astype(np.float32)
 
 
