@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import numpy as np
@@ -102,13 +102,18 @@ async def _refuse(websocket: WebSocket, error: EventError, close_code: int) -> N
     await _close(websocket, close_code, error.code)
 
 
-async def _close(websocket: WebSocket, code: int, reason: str) -> None:
-    """Close with `code`, unless the client is gone or reads nothing (then the transport just closes)."""
+async def _last_word(websocket: WebSocket, step: Callable[[], Awaitable[None]]) -> None:
+    """`step()` on a socket still open, given up after `CLOSE_WAIT_S` or once the client is gone."""
     if websocket.application_state != WebSocketState.CONNECTED:
         return
     with contextlib.suppress(TimeoutError, WebSocketDisconnect, RuntimeError):
         async with asyncio.timeout(CLOSE_WAIT_S):
-            await websocket.close(code, reason[:100])
+            await step()
+
+
+async def _close(websocket: WebSocket, code: int, reason: str) -> None:
+    """Close with `code`, unless the client is gone or reads nothing (then the transport just closes)."""
+    await _last_word(websocket, lambda: websocket.close(code, reason[:100]))
 
 
 async def _fail(websocket: WebSocket) -> None:
@@ -116,10 +121,7 @@ async def _fail(websocket: WebSocket) -> None:
     failure = EventError(
         "the server failed to process this session; it is closed", "internal_error", type="server_error"
     )
-    if websocket.application_state == WebSocketState.CONNECTED:
-        with contextlib.suppress(TimeoutError, WebSocketDisconnect, RuntimeError):
-            async with asyncio.timeout(CLOSE_WAIT_S):
-                await websocket.send_text(json.dumps(error_event(failure)))
+    await _last_word(websocket, lambda: websocket.send_text(json.dumps(error_event(failure))))
     await _close(websocket, SERVER_ERROR, failure.code)
 
 
