@@ -50,14 +50,24 @@ class Gateway:
     tracing: Tracing | None = None  # only when an OTLP endpoint is configured
 
 
-def get_gateway(request: Request) -> Gateway:
+def gateway_of(request: Request) -> Gateway:
     gateway = getattr(request.app.state, "gateway", None)
     assert isinstance(gateway, Gateway), "create_app did not attach the gateway"
     return gateway
 
 
-def get_runtime(request: Request) -> Runtime:
-    runtime = get_gateway(request).runtime
+# The dependencies are coroutines: FastAPI runs a plain `def` dependency in its thread pool, and
+# that hop cost a request 60-137 ms under load (the `route` stage) for two attribute reads.
+async def get_gateway(request: Request) -> Gateway:
+    return gateway_of(request)
+
+
+async def get_runtime(request: Request) -> Runtime:
+    return runtime_of(request)
+
+
+def runtime_of(request: Request) -> Runtime:
+    runtime = gateway_of(request).runtime
     if runtime is None:
         raise APIError(
             503, "the model is still loading; retry shortly", type="server_error", headers={"Retry-After": "5"}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from fastapi import Request
 
@@ -28,11 +28,11 @@ def bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
-def api_key_guard(keys: Sequence[str]) -> Callable[[Request], None]:
+def api_key_guard(keys: Sequence[str]) -> Callable[[Request], Awaitable[None]]:
     """A FastAPI dependency refusing requests without one of `keys` (none: everything passes)."""
     configured = [k for k in keys if k]
 
-    def guard(request: Request) -> None:
+    async def guard(request: Request) -> None:  # async: no thread-pool hop per request
         if not configured:
             return
         token = bearer_token(request)

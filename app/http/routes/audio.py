@@ -21,7 +21,7 @@ from app.ops.logs import request_id_var
 from app.output.formats import logprob_list, logprobs_of, render, usage
 from app.output.streaming import Delta, Done, StreamEvent, stream_transcript
 from app.scheduling.cancellation import until_disconnect
-from app.state import Gateway, Runtime, get_gateway, get_runtime
+from app.state import Gateway, Runtime, get_gateway, runtime_of
 from models import stages
 from models.interface import DecodeOptions, Task
 
@@ -132,7 +132,7 @@ def _options(params: TranscriptionParams) -> DecodeOptions:
 
 async def _handle(request: Request, gateway: Gateway, task: Task) -> Response:
     stages.since_start("route")
-    runtime = get_runtime(request)
+    runtime = runtime_of(request)
     settings = gateway.settings
     request_id = request_id_var.get() or uuid.uuid4().hex
     resources = AsyncExitStack()
