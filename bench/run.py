@@ -8,7 +8,7 @@ in float32 and in int8. Printed per workload and system: RTFx (audio seconds per
 second), word error rate pooled over the files, inserted words, request latency, segment-onset
 error; then ours / each baseline, and the same tables in markdown.
 
-    python -m bench.run [--reps 2] [--only ours vllm ...] [--workloads real pauses ...] [--compiled]
+    python -m bench.run [--reps 2] [--only ours vllm ...] [--workloads real pauses ...] [--eager]
 
 Then the cross-talk stress run against ours (bench/crosstalk.py; `--crosstalk 0` skips it).
 """
@@ -46,7 +46,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--workloads", nargs="+", default=[], help=f"substrings of the workloads to run: {', '.join(KEYS)}"
     )
-    parser.add_argument("--compiled", action="store_true", help="let the vLLM servers compile (slower start)")
+    parser.add_argument(
+        "--eager", action="store_true", help="run every server eager (a secondary line: users run compiled graphs)"
+    )
     parser.add_argument("--dump", type=Path, help="write every reference and transcript to this JSON file")
     parser.add_argument(
         "--crosstalk", type=int, default=2000, help="requests of the cross-talk stress run on ours (0: skip)"
@@ -75,7 +77,7 @@ def serve_and_measure(key: str, config: ServerConfig, workloads: list[Workload],
         if error := warm_up(server.url, shortest):
             print(f"  {key}: warm-up request failed: {error}", flush=True)
         for workload in workloads:
-            outcomes[workload.key] = run_http(server.url, workload, reps, words=key in WORD_SYSTEMS)
+            outcomes[workload.key] = run_http(server.url, workload, workload.reps or reps, words=key in WORD_SYSTEMS)
             print(report.line(key, workload, score(workload, outcomes[workload.key])), flush=True)
     finally:
         server.stop()
@@ -167,7 +169,7 @@ def main(argv: list[str] | None = None) -> None:
     systems = [s for s in SYSTEMS if not args.only or s in args.only]
     # What `auto` resolves to on this machine (bfloat16 only where the CPU computes it natively).
     dtype = resolve_dtype("auto")
-    machine = report.machine(dtype, "compiled" if args.compiled else "eager")
+    machine = report.machine(dtype, "eager (--eager)" if args.eager else "compiled graphs (the default)")
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         scratch = Path(tmp)
         workloads, skipped = build(scratch, args.workloads or None)
@@ -180,14 +182,14 @@ def main(argv: list[str] | None = None) -> None:
             if key.startswith("fw-"):
                 outcomes[key] = faster_whisper(key, settings.model, model_dir, workloads, args.reps, scratch)
             else:
-                config = ServerConfig(model_dir, not args.compiled, dtype, scratch / f"{key}.log")
+                config = ServerConfig(model_dir, args.eager, dtype, scratch / f"{key}.log")
                 outcomes[key] = serve_and_measure(key, config, workloads, args.reps)
         scores = {s: {w.key: score(w, outcomes[s][w.key]) for w in workloads} for s in systems}
         print_tables(workloads, scores, machine)
         if args.dump:
             dump(args.dump, workloads, outcomes)
         if "ours" in systems and args.crosstalk > 0:
-            config = ServerConfig(model_dir, not args.compiled, dtype, scratch / "crosstalk.log")
+            config = ServerConfig(model_dir, args.eager, dtype, scratch / "crosstalk.log")
             crosstalk_run(config, args.crosstalk)
     print(f"\nbench wall time {time.perf_counter() - began:.0f} s")
 

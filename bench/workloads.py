@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from bench import asterisk
+from bench import asterisk, dense
 from bench.compose import Recording, compose, peak_normalise, with_noise
 from tests import speech
 
@@ -36,6 +36,8 @@ class Workload:
     concurrent: bool
     # Per file, where each spoken part truly starts (seconds); None where onsets are not scored.
     onsets: list[list[float]] | None = None
+    # Timed repetitions where the workload sets its own (latency: enough requests for a p95).
+    reps: int | None = None
     audio_s: float = field(init=False)
 
     def __post_init__(self) -> None:
@@ -134,6 +136,31 @@ def repetition(directory: Path) -> Workload:
     return Workload("repeat", name, [path], [" ".join(spoken)], False)
 
 
+def _taken() -> set[str]:
+    """The prompts the other real-speech workloads use, so that no workload repeats another's."""
+    chosen = real_prompts()
+    return {p.name for p in [*chosen.call, *chosen.paused, *chosen.clips]}
+
+
+def dense_speech(directory: Path) -> Workload:
+    """Real talkers reading on, a breath between sentences: six files, one after another."""
+    made = dense.dense_files(_taken())
+    files = [dense.write(directory, f"dense-{name}", samples) for name, samples, _ in made]
+    return Workload("dense", "dense real speech, one file at a time", files, [r for _, _, r in made], False)
+
+
+def latency(which: str) -> Callable[[Path], Workload]:
+    """One clip of `latency_files`, sent alone LATENCY_REPS times."""
+
+    def build_one(directory: Path) -> Workload:
+        name, samples, reference = next(f for f in dense.latency_files(_taken()) if f[0] == which)
+        path = dense.write(directory, f"latency-{name}", samples)
+        title = f"latency: one {name} request at a time"
+        return Workload(f"latency-{name}", title, [path], [reference], False, reps=dense.LATENCY_REPS)
+
+    return build_one
+
+
 BUILDERS: list[Callable[[Path], Workload]] = [
     one_minute,
     short_clips,
@@ -142,8 +169,13 @@ BUILDERS: list[Callable[[Path], Workload]] = [
     long_pauses,
     repetition,
     real_clips,
+    dense_speech,
+    latency("5s"),
+    latency("12s"),
+    latency("30s-call"),
 ]
-KEYS = ["clip-1min", "short-21", "long-6min", "real", "pauses", "repeat", "clips-64"]
+KEYS = ["clip-1min", "short-21", "long-6min", "real", "pauses", "repeat", "clips-64", "dense"]
+KEYS += ["latency-5s", "latency-12s", "latency-30s-call"]
 
 
 def build(directory: Path, wanted: list[str] | None) -> tuple[list[Workload], list[str]]:
