@@ -90,6 +90,14 @@ def start_server(tmp: Path, extra_env: dict[str, str] | None = None) -> Server:
     return Server(f"http://127.0.0.1:{port}", process, log_path)
 
 
+# The audio budget and upload deadline that tests/e2e/test_audio_budget.py holds the server to:
+# one just-under-the-limit upload and some speech fit in 9,000 s; a trickling upload is cut at 30 s.
+# One server for all (a second start cost CI about a minute); no other test comes near either.
+BUDGET_S = 9000
+UPLOAD_TIMEOUT_S = 30
+SESSION_ENV = {"SPEECH_GATEWAY_AUDIO_BUDGET_S": str(BUDGET_S), "SPEECH_GATEWAY_UPLOAD_TIMEOUT_S": str(UPLOAD_TIMEOUT_S)}
+
+
 def stop_server(server: Server, grace_s: float = 60) -> int | None:
     if server.alive():
         server.process.send_signal(signal.SIGTERM)
@@ -104,7 +112,7 @@ def stop_server(server: Server, grace_s: float = 60) -> int | None:
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     require_tools()
-    running = start_server(tmp_path_factory.mktemp("server"))
+    running = start_server(tmp_path_factory.mktemp("server"), SESSION_ENV)
     try:
         wait_ready(running)
         yield running
