@@ -7,8 +7,10 @@ half with `language` and half detected (fixed per prompt, so each is read the sa
 Then every prompt used is read once more, one request at a time.
 
 Cross-talk: an answer holding a word 3-gram of another prompt's reference that is neither in its
-own reference nor in its own alone answer. It must be 0. Also: word error rate together and alone,
-pooled over the requests, and per language.
+own reference nor in its own alone answer, nor a misreading of one of those, word by word ("seguido
+por la" for its own "seguida por la": each word at least `NEAR_WORD` alike). It must be 0. Answers
+whose only such 3-grams are misreadings of their own words are counted and shown apart, as variants.
+Also: word error rate together and alone, pooled over the requests, and per language.
 
     python -m bench.crosstalk --url URL [--requests 2000] [--rate 1] [--prompts all] [--json out.json]
 """
@@ -27,6 +29,7 @@ import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +44,8 @@ SEED = 11
 CONCURRENCY = 64
 MODEL = "whisper-1"
 SHOWN = 5
+# Two words this alike (difflib's ratio) are one word misread: an ending, an accent, a letter.
+NEAR_WORD = 0.75
 
 
 def normalise(text: str) -> list[str]:
@@ -61,13 +66,24 @@ class Leak:
     key: str
     ngrams: tuple[str, ...]
     sources: tuple[str, ...]
+    # True when every such n-gram misreads one of the answer's own, word by word (not cross-talk).
+    variant: bool = False
+
+
+def misreads(gram: tuple[str, ...], own: set[tuple[str, ...]]) -> bool:
+    """Whether `gram` is one of `own` with each word at most misread (`NEAR_WORD`)."""
+    return any(
+        all(a == b or SequenceMatcher(None, a, b).ratio() >= NEAR_WORD for a, b in zip(gram, o, strict=True))
+        for o in own
+    )
 
 
 def crosstalk(
     references: Mapping[str, str], answers: Sequence[tuple[str, str]], alone: Mapping[str, str], n: int = N
 ) -> list[Leak]:
     """The answers (prompt key, text) holding an n-gram of another key's reference that is in neither
-    their own reference nor their own alone answer; one `Leak` per such answer."""
+    their own reference nor their own alone answer; one `Leak` per such answer, marked `variant`
+    where each such n-gram only misreads one of their own."""
     index: dict[tuple[str, ...], set[str]] = defaultdict(set)
     for key, text in references.items():
         for gram in ngrams(text, n):
@@ -79,7 +95,8 @@ def crosstalk(
         found = {g: s for g, s in found.items() if s}
         if found:
             sources = tuple(sorted(set().union(*found.values())))
-            leaks.append(Leak(i, key, tuple(sorted(" ".join(g) for g in found)), sources))
+            variant = all(misreads(g, own) for g in found)
+            leaks.append(Leak(i, key, tuple(sorted(" ".join(g) for g in found)), sources, variant))
     return leaks
 
 
@@ -231,7 +248,8 @@ def run(url: str, requests: int = 2000, rate: float = 1.0, seed: int = SEED, pro
 
     references = {c.key: c.text for c in used}
     ok = [(i, a) for i, a in enumerate(answers) if a.status == 200]
-    leaks = crosstalk(references, [(a.key, a.text) for _, a in ok], {k: a.text for k, a in alone.items()})
+    found = crosstalk(references, [(a.key, a.text) for _, a in ok], {k: a.text for k, a in alone.items()})
+    leaks, variants = [k for k in found if not k.variant], [k for k in found if k.variant]
     pairs = [(plan[i], a, alone[a.key]) for i, a in ok if alone[a.key].status == 200]
     by_language = {
         lang: _wer([p for p in pairs if p[0].language == lang]) for lang in sorted({c.language for c in used})
@@ -244,6 +262,7 @@ def run(url: str, requests: int = 2000, rate: float = 1.0, seed: int = SEED, pro
         "errors": dict(Counter(str(a.status) for a in answers if a.status != 200)),
         "alone_errors": dict(Counter(str(a.status) for a in alone.values() if a.status != 200)),
         "crosstalk": len(leaks),
+        "variants": len(variants),
         "wer": _wer(pairs),
         "wer_by_language": by_language,
         "wer_language_given": _wer([p for p in pairs if p[0].key in given]),
@@ -255,6 +274,7 @@ def run(url: str, requests: int = 2000, rate: float = 1.0, seed: int = SEED, pro
         "together_rtfx": round(audio_s / together_s, 2),
         "alone_rtfx": round(sum(c.seconds for c in used) / alone_s, 2),
         "leaks": [_case(k, ok[k.request], references, alone[k.key].text) for k in leaks],
+        "variant_cases": [_case(k, ok[k.request], references, alone[k.key].text) for k in variants],
         "answers": [[a.key, a.key in given, a.status, a.text, alone[a.key].text] for a in answers],
     }
     report(result)
@@ -270,15 +290,21 @@ def report(r: dict[str, Any]) -> None:
     print(f"crosstalk: {r['requests']} requests, errors {errors}; alone: {r['distinct_prompts']}, errors {alone}")
     print(f"crosstalk: in flight mean {r['in_flight_mean']}, max {r['in_flight_max']}")
     print(f"crosstalk: answers with another request's words: {r['crosstalk']}")
-    for leak in r["leaks"][:SHOWN]:
-        print(f"  #{leak['request']} {leak['key']}: {leak['answer']!r} (reference {leak['reference']!r}, "
-              f"alone {leak['alone']!r}); {leak['ngrams'][:3]} from {leak['sources'][:3]}")  # fmt: skip
+    _show(r["leaks"])
+    print(f"crosstalk: answers that misread their own words as another sentence's (variants): {r['variants']}")
+    _show(r["variant_cases"])
     rows = [("all", r["wer"]), ("language given", r["wer_language_given"])]
     rows += [("language detected", r["wer_language_detected"]), *r["wer_by_language"].items()]
     for name, wer in rows:
         print(f"crosstalk: WER {name:<18} together {_pct(wer['together']):>6}  alone {_pct(wer['alone']):>6}")
     print(f"crosstalk: wall time together {r['together_wall_s']} s (RTFx {r['together_rtfx']}), ", end="")
     print(f"alone {r['alone_wall_s']} s (RTFx {r['alone_rtfx']})")
+
+
+def _show(cases: list[dict[str, Any]]) -> None:
+    for leak in cases[:SHOWN]:
+        print(f"  #{leak['request']} {leak['key']}: {leak['answer']!r} (reference {leak['reference']!r}, "
+              f"alone {leak['alone']!r}); {leak['ngrams'][:3]} from {leak['sources'][:3]}")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

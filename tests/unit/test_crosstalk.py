@@ -75,6 +75,26 @@ def test_a_prompt_repeated_across_requests_is_not_a_leak() -> None:
     assert crosstalk(REFERENCES, answers, {}) == []
 
 
+def test_a_misreading_of_its_own_words_is_a_variant_not_a_leak() -> None:
+    """Seen in a 2,000-request run: "contraseña seguida por la" read as "contraiseño seguido por la",
+    where "seguido por la" is another prompt's. Word by word it is the answer's own 3-gram misread."""
+    references = {
+        "es/own": "Introduzca su contraseña seguida por la tecla numeral.",
+        "es/other": REFERENCES["es/c"],
+    }
+    found = crosstalk(references, [("es/own", "Introduzca su contraiseño seguido por la tecla numeral.")], {})
+    assert len(found) == 1 and found[0].variant
+    assert found[0].ngrams == ("seguido por la",) and found[0].sources == ("es/other",)
+
+
+def test_a_foreign_sentence_beside_a_misreading_is_still_a_leak() -> None:
+    references = {"es/own": "Introduzca su contraseña seguida por la tecla numeral.", **REFERENCES}
+    answer = "Introduzca su contraseña seguido por la tecla numeral. The conference is now muted."
+    found = crosstalk(references, [("es/own", answer)], {})
+    assert len(found) == 1 and not found[0].variant
+    assert "conference is now" in found[0].ngrams
+
+
 def test_pooled_wer() -> None:
     assert pooled_wer([("Número de agente", "numero de agente")]) == 0.0
     # One substitution in 4 words plus a missing 2-word answer: 3 edits / 6 words.
