@@ -39,6 +39,7 @@ async def build_runtime(settings: Settings, metrics: Metrics) -> Runtime:
     source = await asyncio.to_thread(resolve, settings.model, settings.cache_dir)
     model = await asyncio.to_thread(load_model, source.directory, settings.dtype)
     engine = await asyncio.to_thread(VllmEngine.start, settings, source.directory, model.engine_args())
+    limit_threads(settings.gateway_threads)
     runtime = Runtime(
         settings=settings,
         model=model,
@@ -55,6 +56,15 @@ async def build_runtime(settings: Settings, metrics: Metrics) -> Runtime:
     )
     await warm_up(runtime.transcriber)
     return runtime
+
+
+def limit_threads(threads: int) -> None:
+    """The gateway's own torch work (speech detection, word alignment) on `threads` threads, so that it
+    does not take the cores the engine's threads run on (set after the engine's processes started)."""
+    if threads > 0:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 async def warm_up(transcriber: Transcriber) -> None:

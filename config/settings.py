@@ -129,6 +129,12 @@ class Settings(BaseSettings):
     )
     upload_timeout_s: float = Field(300, gt=0, description="Longest an upload's body may take to arrive (408 beyond).")
     decode_workers: int = Field(2, ge=1, description="Threads decoding and resampling uploads.")
+    gateway_threads: int = Field(
+        0,
+        ge=0,
+        description="Threads each of the gateway's own numeric steps (speech detection, word alignment) may use; "
+        "the engine has its own. 0: torch's default (every core).",
+    )
     windows_per_request: int = Field(
         32, ge=1, description="Windows of one request decoded at once (the rest wait their turn)."
     )
