@@ -53,8 +53,14 @@ class VoxtralModel(AudioChatFamily):
         from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
 
         path = model_dir / TOKENIZER_FILE
-        if not path.is_file():
-            raise ValueError(f"{model_dir.name} has no {TOKENIZER_FILE}; Voxtral is served from Mistral's own format")
+        missing = [name for name in (TOKENIZER_FILE, "params.json") if not (model_dir / name).is_file()]
+        if missing:
+            # vLLM loads Voxtral only from Mistral's layout, which the published repositories carry
+            # beside the Hugging Face files.
+            raise ValueError(
+                f"{model_dir.name} lacks {', '.join(missing)}: Voxtral is served from Mistral's own layout "
+                "(params.json, consolidated.safetensors, tekken.json)"
+            )
         return cls(MistralTokenizer.from_file(str(path)))
 
     def engine_args(self) -> Mapping[str, Any]:

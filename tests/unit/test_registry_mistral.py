@@ -39,3 +39,9 @@ def test_config_json_wins_where_a_checkpoint_has_both(tmp_path: Path) -> None:
     directory = _checkpoint(tmp_path, {"multimodal": {"whisper_model_args": WHISPER_ARGS}})
     (directory / "config.json").write_text(json.dumps({"architectures": ["WhisperForConditionalGeneration"]}))
     assert architecture_of(directory) == "WhisperForConditionalGeneration"
+
+
+def test_voxtral_without_mistral_files_is_a_start_up_error_naming_them(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text(json.dumps({"architectures": ["VoxtralForConditionalGeneration"]}))
+    with pytest.raises(ValueError, match=r"tekken\.json, params\.json"):
+        VoxtralModel.from_pretrained(tmp_path)
