@@ -137,9 +137,12 @@ def test_long_audio_is_read_in_30s_pieces_with_their_real_times(
         verbose = client_of(server).audio.transcriptions.create(
             model=NAME, file=f, response_format="verbose_json", timestamp_granularities=["segment"]
         )
-    expected = [reference(voxtral_checkpoint, audio[a:b]).text.strip() for a, b in bounds]
+    references = [reference(voxtral_checkpoint, audio[a:b]) for a, b in bounds]
+    expected = [r.text.strip() for r in references]
     segments = verbose.segments or []
     assert np.allclose([(s.start, s.end) for s in segments], [(a / RATE, b / RATE) for a, b in bounds], atol=0.011)
+    # Each piece's greedy tokens are transformers' own, end token included.
+    assert [s.tokens for s in segments] == [r.token_ids for r in references]
     assert [s.text.strip() for s in segments] == expected
     assert verbose.text == " ".join(t for t in expected if t)
 
