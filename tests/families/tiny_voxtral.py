@@ -42,6 +42,7 @@ SPECIALS = {
     13: "[IMG_END]", 14: "[PREFIX]", 15: "[MIDDLE]", 16: "[SUFFIX]", 17: "[SYSTEM_PROMPT]", 18: "[/SYSTEM_PROMPT]",
     19: "[TOOL_CONTENT]", 24: "[AUDIO]", 25: "[BEGIN_AUDIO]", 32: "[ARGS]", 33: "[CALL_ID]", 34: "[TRANSCRIBE]",
 }  # fmt: skip
+SPECIALS_ID = {name: rank for rank, name in SPECIALS.items()}
 EOS = 2
 # Tekken's split pattern (tiktoken `pat_str`).
 PATTERN = (
@@ -135,9 +136,6 @@ def _config(vocab_size: int) -> Any:
     )
 
 
-SPECIALS_ID = {name: rank for rank, name in SPECIALS.items()}
-
-
 def _params(vocab_size: int) -> dict[str, Any]:
     """params.json: the same model as Mistral describes it."""
     encoder = {
@@ -178,29 +176,18 @@ def _interleave_rotary(weight: torch.Tensor, heads: int) -> torch.Tensor:
     return weight.view(heads, 2, rows // heads // 2, cols).transpose(1, 2).reshape(rows, cols)
 
 
+# transformers' module names -> Mistral's, in the audio encoder and in the text model.
 _AUDIO_NAMES = {
-    "conv1": "conv_layers.0.conv",
-    "conv2": "conv_layers.1.conv",
-    "self_attn.q_proj": "attention.wq",
-    "self_attn.k_proj": "attention.wk",
-    "self_attn.v_proj": "attention.wv",
-    "self_attn.out_proj": "attention.wo",
-    "self_attn_layer_norm": "attention_norm",
-    "fc1": "feed_forward.w1",
-    "fc2": "feed_forward.w2",
+    "conv1": "conv_layers.0.conv", "conv2": "conv_layers.1.conv", "self_attn.q_proj": "attention.wq",
+    "self_attn.k_proj": "attention.wk", "self_attn.v_proj": "attention.wv", "self_attn.out_proj": "attention.wo",
+    "self_attn_layer_norm": "attention_norm", "fc1": "feed_forward.w1", "fc2": "feed_forward.w2",
     "final_layer_norm": "ffn_norm",
-}
+}  # fmt: skip
 _TEXT_NAMES = {
-    "self_attn.q_proj": "attention.wq",
-    "self_attn.k_proj": "attention.wk",
-    "self_attn.v_proj": "attention.wv",
-    "self_attn.o_proj": "attention.wo",
-    "input_layernorm": "attention_norm",
-    "post_attention_layernorm": "ffn_norm",
-    "mlp.gate_proj": "feed_forward.w1",
-    "mlp.down_proj": "feed_forward.w2",
-    "mlp.up_proj": "feed_forward.w3",
-}
+    "self_attn.q_proj": "attention.wq", "self_attn.k_proj": "attention.wk", "self_attn.v_proj": "attention.wv",
+    "self_attn.o_proj": "attention.wo", "input_layernorm": "attention_norm", "post_attention_layernorm": "ffn_norm",
+    "mlp.gate_proj": "feed_forward.w1", "mlp.down_proj": "feed_forward.w2", "mlp.up_proj": "feed_forward.w3",
+}  # fmt: skip
 
 
 def _rename(name: str, table: dict[str, str]) -> str:
