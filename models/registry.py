@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from models.audioflamingo3 import AudioFlamingo3Model
 from models.interface import TranscriptionModel
 from models.qwen2_audio import Qwen2AudioModel
 from models.qwen3_asr import Qwen3ASRModel
+from models.voxtral import VoxtralModel
 from models.whisper import WhisperModel
 
 # `config.architectures[0]` -> family. Adding a family is one module and one line here; mypy
@@ -18,6 +20,7 @@ ARCHITECTURES: dict[str, type[TranscriptionModel]] = {
     "Qwen2AudioForConditionalGeneration": Qwen2AudioModel,
     "AudioFlamingo3ForConditionalGeneration": AudioFlamingo3Model,
     "Qwen3ASRForConditionalGeneration": Qwen3ASRModel,
+    "VoxtralForConditionalGeneration": VoxtralModel,
 }
 
 
@@ -25,11 +28,24 @@ class UnsupportedModelError(ValueError):
     """The checkpoint's architecture has no entry in the registry."""
 
 
+def _mistral_architecture(params: dict[str, Any]) -> str:
+    """The architecture vLLM reads from a Mistral-format `params.json`, as its config adapter names it."""
+    whisper = (params.get("multimodal") or {}).get("whisper_model_args") or {}
+    if not whisper:
+        return "MistralForCausalLM"
+    causal = (whisper.get("encoder_args") or {}).get("causal")
+    return "VoxtralRealtimeGeneration" if causal else "VoxtralForConditionalGeneration"
+
+
 def architecture_of(model_dir: Path) -> str:
     config_path = model_dir / "config.json"
     try:
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
+        params_path = model_dir / "params.json"
+        if params_path.is_file():
+            # Mistral's own layout (params.json, consolidated.safetensors) has no config.json.
+            return _mistral_architecture(json.loads(params_path.read_text(encoding="utf-8")))
         raise UnsupportedModelError(f"{model_dir} has no config.json; is it a Hugging Face checkpoint?") from None
     architectures = config.get("architectures") or []
     if not architectures:

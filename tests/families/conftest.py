@@ -13,6 +13,7 @@ from config import Settings, load_settings
 from models.audio_chat import AudioChatFamily
 from models.interface import DecodeOptions, GenerationResult, Piece
 from tests.families.tiny import build_checkpoint
+from tests.families.tiny_voxtral import build_voxtral
 from tests.speech import SENTENCES, compose, require_tools, speak
 
 FAMILIES = ("qwen2_audio", "audioflamingo3", "qwen3_asr")
@@ -41,6 +42,12 @@ async def run_ours(
 def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("tiny-checkpoints")
     return {family: build_checkpoint(family, root / family, seed=SEED) for family in FAMILIES}
+
+
+@pytest.fixture(scope="session")
+def voxtral_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny Voxtral: `hf/` for transformers, `mistral/` (what vLLM loads) for the gateway."""
+    return build_voxtral(tmp_path_factory.mktemp("tiny-voxtral"), seed=SEED)
 
 
 @pytest.fixture(scope="session")
