@@ -8,6 +8,7 @@ from typing import Any
 
 from models.audioflamingo3 import AudioFlamingo3Model
 from models.interface import TranscriptionModel
+from models.musicflamingo import MusicFlamingoModel
 from models.qwen2_audio import Qwen2AudioModel
 from models.qwen3_asr import Qwen3ASRModel
 from models.voxtral import VoxtralModel
@@ -21,6 +22,7 @@ ARCHITECTURES: dict[str, type[TranscriptionModel]] = {
     "AudioFlamingo3ForConditionalGeneration": AudioFlamingo3Model,
     "Qwen3ASRForConditionalGeneration": Qwen3ASRModel,
     "VoxtralForConditionalGeneration": VoxtralModel,
+    "MusicFlamingoForConditionalGeneration": MusicFlamingoModel,
 }
 
 

@@ -13,6 +13,7 @@ from config import Settings, load_settings
 from models.audio_chat import AudioChatFamily
 from models.interface import DecodeOptions, GenerationResult, Piece
 from tests.families.tiny import build_checkpoint
+from tests.families.tiny_musicflamingo import build_musicflamingo_checkpoint
 from tests.families.tiny_voxtral import build_voxtral
 from tests.speech import SENTENCES, compose, require_tools, speak
 
@@ -48,6 +49,11 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def voxtral_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny Voxtral: `hf/` for transformers, `mistral/` (what vLLM loads) for the gateway."""
     return build_voxtral(tmp_path_factory.mktemp("tiny-voxtral"), seed=SEED)
+
+
+@pytest.fixture(scope="session")
+def musicflamingo_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_musicflamingo_checkpoint(tmp_path_factory.mktemp("tiny-musicflamingo"), seed=SEED)
 
 
 @pytest.fixture(scope="session")

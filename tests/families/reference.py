@@ -57,6 +57,8 @@ def load_model(checkpoint: str, family: str) -> Any:
         from transformers import AudioFlamingo3ForConditionalGeneration as model_class
     elif family == "qwen3_asr":
         from transformers import Qwen3ASRForConditionalGeneration as model_class
+    elif family == "musicflamingo":
+        from transformers import MusicFlamingoForConditionalGeneration as model_class
     else:
         raise ValueError(f"unknown family {family!r}; expected one of {FAMILIES}")
     return model_class.from_pretrained(checkpoint, dtype=torch.float32).eval()
@@ -73,7 +75,7 @@ def conversation(
     """The chat the family documents for one audio turn. `audio` may be an array or any placeholder value."""
     if family == "qwen2_audio":
         return [{"role": "user", "content": [{"type": "audio", "audio": audio}, {"type": "text", "text": instruction}]}]
-    if family == "audioflamingo3":
+    if family in ("audioflamingo3", "musicflamingo"):
         return [{"role": "user", "content": [{"type": "text", "text": instruction}, {"type": "audio", "audio": audio}]}]
     if family == "qwen3_asr":
         messages: list[dict[str, Any]] = []
@@ -152,7 +154,7 @@ def hf_prompt_ids(
 def hf_decode(checkpoint: Path, family: str, token_ids: list[int]) -> str:
     """Generated ids as the family's processor decodes them for users."""
     processor = load_processor(str(checkpoint))
-    if family == "qwen2_audio":
+    if family in ("qwen2_audio", "musicflamingo"):
         text = processor.batch_decode([token_ids], skip_special_tokens=True, clean_up_tokenization_spaces=False)[0]
     elif family == "audioflamingo3":
         text = processor.batch_decode([token_ids], skip_special_tokens=True, strip_prefix=True)[0]
