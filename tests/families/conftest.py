@@ -15,7 +15,7 @@ from models.interface import DecodeOptions, GenerationResult, Piece
 from tests.families.tiny import build_checkpoint
 from tests.speech import SENTENCES, compose, require_tools, speak
 
-FAMILIES = ("qwen2_audio", "audioflamingo3", "qwen3_asr")
+FAMILIES = ("qwen2_audio", "audioflamingo3", "qwen3_asr", "granite_speech")
 SEED = 0
 
 MAX_TOKENS = 40

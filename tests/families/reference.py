@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 SAMPLE_RATE = 16000
-FAMILIES = ("qwen2_audio", "audioflamingo3", "qwen3_asr")
+FAMILIES = ("qwen2_audio", "audioflamingo3", "qwen3_asr", "granite_speech")
 
 
 @dataclass
@@ -44,6 +44,9 @@ class GreedyResult:
 def load_processor(checkpoint: str) -> Any:
     from transformers import AutoProcessor
 
+    from engine_plugins.granite_features import register
+
+    register()  # Granite Speech's extractor without torchaudio, as the engine runs it
     return AutoProcessor.from_pretrained(checkpoint)
 
 
@@ -57,6 +60,8 @@ def load_model(checkpoint: str, family: str) -> Any:
         from transformers import AudioFlamingo3ForConditionalGeneration as model_class
     elif family == "qwen3_asr":
         from transformers import Qwen3ASRForConditionalGeneration as model_class
+    elif family == "granite_speech":
+        from transformers import GraniteSpeechForConditionalGeneration as model_class
     else:
         raise ValueError(f"unknown family {family!r}; expected one of {FAMILIES}")
     return model_class.from_pretrained(checkpoint, dtype=torch.float32).eval()
@@ -88,6 +93,9 @@ def conversation(
                 {"role": "assistant", "content": [{"type": "text", "text": f"language {language}<asr_text>"}]}
             )
         return messages
+    if family == "granite_speech":
+        # The model card's and vLLM's chat: plain text, the placeholder before the request.
+        return [{"role": "user", "content": f"<|audio|>{instruction}"}]
     raise ValueError(f"unknown family {family!r}; expected one of {FAMILIES}")
 
 
@@ -126,6 +134,10 @@ def hf_inputs(
     """The processor's model inputs (`BatchFeature`, batch of one) for one audio turn, through the chat template."""
     processor = load_processor(str(checkpoint))
     chat = conversation(family, np.asarray(audio, dtype=np.float32), instruction, language=language, context=context)
+    if family == "granite_speech":
+        # The model card's way: render the chat to text, then the processor expands `<|audio|>`.
+        text = processor.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+        return processor(text=text, audio=np.asarray(audio, dtype=np.float32), return_tensors="pt")
     return processor.apply_chat_template(
         chat,
         tokenize=True,
@@ -152,7 +164,7 @@ def hf_prompt_ids(
 def hf_decode(checkpoint: Path, family: str, token_ids: list[int]) -> str:
     """Generated ids as the family's processor decodes them for users."""
     processor = load_processor(str(checkpoint))
-    if family == "qwen2_audio":
+    if family in ("qwen2_audio", "granite_speech"):
         text = processor.batch_decode([token_ids], skip_special_tokens=True, clean_up_tokenization_spaces=False)[0]
     elif family == "audioflamingo3":
         text = processor.batch_decode([token_ids], skip_special_tokens=True, strip_prefix=True)[0]
