@@ -201,9 +201,12 @@ def hf_greedy(
         )
     prompt_len = inputs["input_ids"].shape[1]
     new_ids = [int(i) for i in out.sequences[0, prompt_len:].tolist()]
+    # transformers 5.19's Granite Speech skips its text model's `logits / logits_scaling` (Granite's own
+    # GraniteForCausalLM and vLLM apply it): greedy ids are the same either way, log-probabilities are not.
+    scale = model.config.text_config.logits_scaling if family == "granite_speech" else 1.0
     tops: list[dict[int, float]] = []
     for scores in out.scores:
-        logprobs = torch.log_softmax(scores[0].float(), dim=-1)
+        logprobs = torch.log_softmax(scores[0].float() / scale, dim=-1)
         values, indices = logprobs.topk(top_k)
         tops.append({int(i): float(v) for i, v in zip(indices.tolist(), values.tolist(), strict=True)})
     processor = load_processor(str(checkpoint))
