@@ -9,8 +9,8 @@ model hears no language hint: vLLM leaves it out of the prompt, and so do we; a 
 the five languages the 3.3 models read (English, French, German, Spanish, Portuguese) is a 400.
 
 The published checkpoints (`has_lora_adapter: true`) carry a LoRA adapter beside the weights
-that is meant for turns holding audio, as transformers applies it in `generate`; the engine is
-told to apply it to every request with audio (`default_mm_loras`), as vLLM's own docs serve them.
+that is meant for turns holding audio, as transformers applies it in `generate`: the family
+enables LoRA in the engine and attaches that adapter to each of its requests (all hold audio).
 
 The audio becomes 10 tokens per second (windows of 15 encoder frames, 3 queries each) and the
 encoder reads any length, but vLLM's endpoint cuts at 30 s (its default `SpeechToTextConfig`),
@@ -20,12 +20,13 @@ the length the model was trained on; the gateway does the same.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
 from models.audio_chat import AudioChatFamily
 from models.checkpoint import read_json
-from models.interface import DecodeOptions
+from models.interface import DecodeOptions, GenerationRequest, Piece
 
 TRANSCRIBE = "can you transcribe the speech into a written format?"
 TRANSLATE = "translate the speech to {language}"
@@ -69,9 +70,13 @@ class GraniteSpeechModel(AudioChatFamily):
     def engine_args(self) -> Mapping[str, Any]:
         args = dict(super().engine_args())
         if self.adapter is not None:
-            directory, rank = self.adapter
-            args |= {"enable_lora": True, "max_lora_rank": rank, "default_mm_loras": {"audio": directory}}
+            args |= {"enable_lora": True, "max_lora_rank": self.adapter[1]}
         return args
+
+    def generation_request(self, piece: Piece, options: DecodeOptions) -> GenerationRequest:
+        request = super().generation_request(piece, options)
+        # Every request holds audio: each gets the adapter (vLLM's `default_mm_loras` acts only in its own server).
+        return replace(request, adapter=self.adapter[0]) if self.adapter else request
 
     def conversation(self, options: DecodeOptions) -> list[dict[str, Any]]:
         # Plain string content, as vLLM passes it: the template places the text verbatim.

@@ -16,6 +16,7 @@ gives it the torch-only mel spectrogram (proven equal in tests/families/test_gra
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -168,3 +169,51 @@ def build_granite_checkpoint(directory: Path, seed: int = 0) -> Path:
     _published_weight_names(directory / "model.safetensors")
     _patch_configs(directory, tokenizer.get_vocab())
     return directory
+
+
+# The published checkpoints' adapter: LoRA on the text model's query and value projections.
+LORA_RANK = 8
+LORA_ALPHA = 16
+LORA_TARGETS = ("q_proj", "v_proj")
+
+
+def build_granite_lora_checkpoints(root: Path, seed: int = 0) -> tuple[Path, Path]:
+    """The tiny checkpoint with a LoRA adapter for audio turns, and the same with the adapter merged in.
+
+    The first is laid out as the published ones are (`has_lora_adapter: true`, PEFT's `adapter_config.json` and
+    `adapter_model.safetensors` beside the weights); the second is what transformers computes with the adapter on,
+    for a reference that needs no `peft`.
+    """
+    served, merged = build_granite_checkpoint(root / "with-adapter", seed), root / "merged"
+    generator = torch.Generator().manual_seed(seed + 2)
+    weights = load_file(str(served / "model.safetensors"))
+    adapter: dict[str, torch.Tensor] = {}
+    for name in [n for n in weights if n.startswith("language_model.model.layers.")]:
+        if not any(f"self_attn.{target}.weight" in name for target in LORA_TARGETS):
+            continue
+        out_dim, in_dim = weights[name].shape
+        a = torch.randn(LORA_RANK, in_dim, generator=generator) / in_dim**0.5
+        b = torch.randn(out_dim, LORA_RANK, generator=generator) * (LAYER_GAIN / LORA_RANK**0.5)
+        module = name.removesuffix(".weight")
+        adapter[f"base_model.model.{module}.lora_A.weight"] = a.contiguous()
+        adapter[f"base_model.model.{module}.lora_B.weight"] = b.contiguous()
+        weights[name] = weights[name] + (LORA_ALPHA / LORA_RANK) * b @ a
+    shutil.copytree(served, merged)
+    save_file(adapter, str(served / "adapter_model.safetensors"), metadata={"format": "pt"})
+    peft = {"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": LORA_RANK, "lora_alpha": LORA_ALPHA}
+    peft |= {"target_modules": list(LORA_TARGETS), "lora_dropout": 0.0, "bias": "none", "fan_in_fan_out": False}
+    _write_json(served / "adapter_config.json", peft | {"base_model_name_or_path": str(served), "inference_mode": True})
+    _set_config(served, has_lora_adapter=True)
+    # As in the published (sharded) checkpoints, an index names the model's weight files: vLLM loads every
+    # *.safetensors of a directory without one, the adapter's included.
+    index = {"metadata": {"total_size": sum(t.numel() * t.element_size() for t in weights.values())}}
+    _write_json(
+        served / "model.safetensors.index.json", index | {"weight_map": dict.fromkeys(weights, "model.safetensors")}
+    )
+    save_file(weights, str(merged / "model.safetensors"), metadata={"format": "pt"})
+    return served, merged
+
+
+def _set_config(directory: Path, **values: Any) -> None:
+    config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    _write_json(directory / "config.json", config | values)
