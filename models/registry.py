@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from models.audioflamingo3 import AudioFlamingo3Model
+from models.granite_speech import GraniteSpeechModel
 from models.interface import TranscriptionModel
 from models.musicflamingo import MusicFlamingoModel
 from models.qwen2_audio import Qwen2AudioModel
@@ -23,6 +24,7 @@ ARCHITECTURES: dict[str, type[TranscriptionModel]] = {
     "Qwen3ASRForConditionalGeneration": Qwen3ASRModel,
     "VoxtralForConditionalGeneration": VoxtralModel,
     "MusicFlamingoForConditionalGeneration": MusicFlamingoModel,
+    "GraniteSpeechForConditionalGeneration": GraniteSpeechModel,
 }
 
 

@@ -16,6 +16,7 @@ from typing import Any, cast
 
 from vllm import SamplingParams
 from vllm.engine.arg_utils import AsyncEngineArgs
+from vllm.lora.request import LoRARequest
 from vllm.platforms import current_platform
 from vllm.sampling_params import RequestOutputKind
 from vllm.v1.engine.async_llm import AsyncLLM
@@ -129,6 +130,16 @@ def sampling_params(request: GenerationRequest, stream: bool = False) -> Samplin
     )
 
 
+def lora(request: GenerationRequest) -> LoRARequest | None:
+    return _lora_request(request.adapter) if request.adapter else None
+
+
+@cache
+def _lora_request(directory: str) -> LoRARequest:
+    # One id per adapter directory for the engine's life (ids start at 1).
+    return LoRARequest(Path(directory).name or "adapter", _lora_request.cache_info().currsize + 1, directory)
+
+
 def _result(output: Any, request: GenerationRequest, with_prompt: bool = True) -> GenerationResult:
     """The plain result; `with_prompt` False skips the prompt's ids and rows (a stream's partial results)."""
     completion = output.outputs[0]
@@ -174,7 +185,7 @@ class VllmEngine:
         final = None
         try:
             async for output in self._llm.generate(
-                cast(Any, dict(request.prompt)), sampling_params(request), request_id
+                cast(Any, dict(request.prompt)), sampling_params(request), request_id, lora_request=lora(request)
             ):
                 final = output
         except asyncio.CancelledError:
@@ -189,7 +200,10 @@ class VllmEngine:
         finished = False
         try:
             async for output in self._llm.generate(
-                cast(Any, dict(request.prompt)), sampling_params(request, stream=True), request_id
+                cast(Any, dict(request.prompt)),
+                sampling_params(request, stream=True),
+                request_id,
+                lora_request=lora(request),
             ):
                 finished = bool(output.finished)
                 # The prompt is the same at every step: copy it once, with the last result.
