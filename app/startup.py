@@ -38,8 +38,7 @@ def failure_reason(error: BaseException) -> str:
         return "its weights could not be found: not an embedded model, a checkpoint directory or a reachable hub id"
     if isinstance(error, UnsupportedModelError):
         return "its checkpoint is not one of the model families this server knows"
-    if isinstance(error, MemoryError) or "memory" in str(error).lower():
-        return "its engine found too little memory (lower its gpu_memory_utilization or max_model_len)"
+    # vLLM's engine reports its cause (memory, an unsupported layout ...) in its own process's log.
     return "its engine failed to start (the server log has the details)"
 
 
