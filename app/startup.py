@@ -17,6 +17,8 @@ from config import ModelSpec, Settings
 
 log = logging.getLogger("speech_gateway")
 
+ENGINE_FAILED = "its engine failed to start (the server log has the details)"
+
 ModelStarter = Callable[[Settings, ModelSpec, Metrics], Awaitable[Runtime]]
 
 
@@ -39,7 +41,7 @@ def failure_reason(error: BaseException) -> str:
     if isinstance(error, UnsupportedModelError):
         return "its checkpoint is not one of the model families this server knows"
     # vLLM's engine reports its cause (memory, an unsupported layout ...) in its own process's log.
-    return "its engine failed to start (the server log has the details)"
+    return ENGINE_FAILED
 
 
 def _check_names(runtimes: list[Runtime]) -> None:
@@ -65,8 +67,11 @@ async def start_models(settings: Settings, metrics: Metrics, start: ModelStarter
                 runtimes.append(await start(settings, spec, metrics))
             except Exception as error:
                 failure = ModelFailure(name, failure_reason(error))
-                log.error("model %s did not start: %s", name, failure.reason, exc_info=error)
                 failures.append(failure)
+                if failure.reason == ENGINE_FAILED:  # not one we can name: its traceback helps
+                    log.error("model %s did not start: %s", name, failure.reason, exc_info=error)
+                else:  # a setting to fix; the operator's log may name the path
+                    log.error("model %s did not start: %s (%s)", name, failure.reason, error)
         _check_names(runtimes)
         if failures and (settings.require_all_models or not runtimes):
             why = "; ".join(f"{f.name}: {f.reason}" for f in failures)
