@@ -275,16 +275,6 @@ def _parse_config(path: Path, text: str) -> Any:
         raise ConfigFileError(f"{path}: the TOML nests too deeply") from None
 
 
-def engine_environment(settings: Settings, spec: ModelSpec | None = None) -> dict[str, str]:
-    """Environment variables vLLM reads in the processes it starts, as the settings (and the model's) ask."""
-    env = {}
-    if spec is not None and spec.visible_devices is not None:
-        env["CUDA_VISIBLE_DEVICES"] = spec.visible_devices
-    if settings.cpu_reserved_cores is not None:
-        env["VLLM_CPU_NUM_OF_RESERVED_CPU"] = str(settings.cpu_reserved_cores)
-    return env
-
-
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Build settings from, in order of precedence: overrides, the environment, the config file.
 

@@ -9,9 +9,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-import os
-from collections.abc import AsyncGenerator, Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any, cast
@@ -24,7 +22,7 @@ from vllm.v1.engine.async_llm import AsyncLLM
 from vllm.v1.sample.logits_processor import AdapterLogitsProcessor
 
 from app.ops.logs import DtypeCastNotes
-from config import ModelSpec, Settings, engine_environment
+from config import ModelSpec, Settings, environment
 from models.compute import cpu_has_bf16
 from models.interface import GenerationRequest, GenerationResult
 
@@ -120,21 +118,6 @@ def engine_args(
     return AsyncEngineArgs(**kwargs)
 
 
-@contextmanager
-def process_environment(values: Mapping[str, str]) -> Iterator[None]:
-    """`values` in this process's environment meanwhile: the engine's processes, started then, inherit them."""
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 def sampling_params(request: GenerationRequest, stream: bool = False) -> SamplingParams:
     extra = {"logits_rule": [request.logits_rule[0], dict(request.logits_rule[1])]} if request.logits_rule else None
     token_ids = list(request.logprob_token_ids) if request.logprob_token_ids else None
@@ -208,7 +191,7 @@ class VllmEngine:
             args.pipeline_parallel_size,
             args.data_parallel_size,
         )
-        with process_environment(engine_environment(settings, spec)):
+        with environment.applied(environment.engine_environment(settings, spec)):
             return cls(AsyncLLM.from_engine_args(args))
 
     async def generate(self, request: GenerationRequest, request_id: str) -> GenerationResult:
