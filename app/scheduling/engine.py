@@ -23,7 +23,7 @@ from vllm.v1.engine.async_llm import AsyncLLM
 from vllm.v1.sample.logits_processor import AdapterLogitsProcessor
 
 from app.ops.logs import DtypeCastNotes
-from config import Settings, export_engine_environment
+from config import ModelSpec, Settings, environment
 from models.compute import cpu_has_bf16
 from models.interface import GenerationRequest, GenerationResult
 
@@ -85,28 +85,37 @@ def resolve_dtype(requested: str) -> str:
     return "auto"
 
 
-def engine_args(settings: Settings, model_dir: Path, family_args: Mapping[str, Any] | None = None) -> AsyncEngineArgs:
-    """Settings' engine arguments, then the ones the family declares (they win)."""
-    share = settings.gpu_memory_utilization
+def engine_args(
+    settings: Settings,
+    model_dir: Path,
+    family_args: Mapping[str, Any] | None = None,
+    spec: ModelSpec | None = None,
+) -> AsyncEngineArgs:
+    """The model's engine arguments (`spec`, default: the settings' one model), then the family's (they win).
+
+    vLLM's parallelism arguments pass through as the settings name them: vLLM (and Ray) distribute.
+    """
+    spec = spec or settings.served_models()[0]
+    share = spec.gpu_memory_utilization
     if share is None:
         share = CPU_MEMORY_SHARE if current_platform.is_cpu() else GPU_MEMORY_SHARE
     kwargs: dict[str, Any] = {
         "model": str(model_dir),
-        "dtype": resolve_dtype(settings.dtype),
+        "dtype": resolve_dtype(spec.dtype),
         "gpu_memory_utilization": share,
-        "enforce_eager": settings.enforce_eager,
-        "tensor_parallel_size": settings.tensor_parallel_size,
+        "enforce_eager": spec.enforce_eager,
+        **spec.parallel_args(),
         "logits_processors": [ModelLogitsRules],
         "disable_log_stats": True,
         "seed": 0,
     }
-    if settings.max_model_len:
-        kwargs["max_model_len"] = settings.max_model_len
-    if settings.max_num_seqs:
-        kwargs["max_num_seqs"] = settings.max_num_seqs
+    if spec.max_model_len:
+        kwargs["max_model_len"] = spec.max_model_len
+    if spec.max_num_seqs:
+        kwargs["max_num_seqs"] = spec.max_num_seqs
     kwargs.update(family_args or {})
-    if settings.model_impl != "auto":
-        kwargs["model_impl"] = settings.model_impl
+    if spec.model_impl != "auto":
+        kwargs["model_impl"] = spec.model_impl
     return AsyncEngineArgs(**kwargs)
 
 
@@ -173,12 +182,28 @@ class VllmEngine:
         self._closed = False
 
     @classmethod
-    def start(cls, settings: Settings, model_dir: Path, family_args: Mapping[str, Any] | None = None) -> VllmEngine:
-        """Build the engine (blocking: loads weights, profiles memory, may compile)."""
-        args = engine_args(settings, model_dir, family_args)
-        export_engine_environment(settings)
-        log.info("starting vLLM engine for %s (dtype=%s)", model_dir, args.dtype)
-        return cls(AsyncLLM.from_engine_args(args))
+    def start(
+        cls,
+        settings: Settings,
+        model_dir: Path,
+        family_args: Mapping[str, Any] | None = None,
+        spec: ModelSpec | None = None,
+    ) -> VllmEngine:
+        """Build the engine (blocking: loads weights, profiles memory, may compile).
+
+        Engines start one after another: each one's processes see its own environment (devices).
+        """
+        args = engine_args(settings, model_dir, family_args, spec)
+        log.info(
+            "starting vLLM engine for %s (dtype=%s, tensor_parallel=%d, pipeline_parallel=%d, data_parallel=%d)",
+            model_dir,
+            args.dtype,
+            args.tensor_parallel_size,
+            args.pipeline_parallel_size,
+            args.data_parallel_size,
+        )
+        with environment.applied(environment.engine_environment(settings, spec)):
+            return cls(AsyncLLM.from_engine_args(args))
 
     async def generate(self, request: GenerationRequest, request_id: str) -> GenerationResult:
         """Run one request to completion; cancelling the caller aborts it in the engine."""
