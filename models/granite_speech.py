@@ -82,7 +82,6 @@ class GraniteSpeechModel(AudioChatFamily):
         # Plain string content, as vLLM passes it: the template places the text verbatim.
         return [{"role": "user", "content": self.audio_token + self.instruction(options)}]
 
-    def instruction(self, options: DecodeOptions) -> str:
+    def request(self, options: DecodeOptions) -> str:
         # OpenAI's translations endpoint always translates into English.
-        head = TRANSLATE.format(language="English") if options.task == "translate" else TRANSCRIBE
-        return "\n".join([head, *self.context_lines(options)])
+        return TRANSLATE.format(language="English") if options.task == "translate" else TRANSCRIBE
