@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from models.audioflamingo3 import AudioFlamingo3Model
+from models.gemma3n import Gemma3nModel
 from models.interface import TranscriptionModel
 from models.qwen2_audio import Qwen2AudioModel
 from models.qwen3_asr import Qwen3ASRModel
@@ -18,6 +19,7 @@ ARCHITECTURES: dict[str, type[TranscriptionModel]] = {
     "Qwen2AudioForConditionalGeneration": Qwen2AudioModel,
     "AudioFlamingo3ForConditionalGeneration": AudioFlamingo3Model,
     "Qwen3ASRForConditionalGeneration": Qwen3ASRModel,
+    "Gemma3nForConditionalGeneration": Gemma3nModel,
 }
 
 
