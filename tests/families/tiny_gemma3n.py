@@ -35,6 +35,7 @@ TEXT_SPECIAL = ["<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_
 TEXT_SPECIAL += ["<start_of_audio>"]
 # Output rows of tokens that are not whole words, relative to the words': far below any likely word.
 SMALL_ROW = 0.05
+END_ROW_GAIN = 2.5
 NEWLINES = ["\n", "\n\n", "\n\n\n", "\n\n\n\n"]
 
 # google/gemma-3n-E2B-it's template, cut to what a transcription turn uses: `<bos>`, a system turn folded
@@ -169,6 +170,9 @@ def _readable_rows(model: Any, tokenizer: Tokenizer, seed: int) -> None:
     rows = torch.randn(embed.shape, generator=generator) * (scale * SMALL_ROW)
     keep = [*word_token_ids(tokenizer), tokenizer.token_to_id("<end_of_turn>")]
     rows[keep] = torch.randn(len(keep), embed.shape[1], generator=generator) * scale
+    # A larger end row ends answers after some 10-50 words instead of at the 448-token cap: the server
+    # reads with that cap, and transformers generating 448 tokens takes a minute here.
+    rows[keep[-1]] *= END_ROW_GAIN
     with torch.no_grad():
         embed.copy_(rows)
         for name, param in model.named_parameters():
