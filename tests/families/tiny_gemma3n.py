@@ -175,6 +175,12 @@ def _readable_rows(model: Any, tokenizer: Tokenizer, seed: int) -> None:
     rows[keep[-1]] *= END_ROW_GAIN
     with torch.no_grad():
         embed.copy_(rows)
+        # transformers embeds `<end_of_audio>` (an id in the audio block) with the audio embedder, vLLM with the
+        # text table: give the text row the audio embedder's vector (before the text table's scale) so both agree.
+        eoa = tokenizer.token_to_id("<end_of_audio>")
+        text_table = model.get_input_embeddings()
+        audio_row = model.model.embed_audio(input_ids=torch.tensor([[eoa]]))[0, 0]
+        embed[eoa] = audio_row / text_table.embed_scale
         for name, param in model.named_parameters():
             if "language_model" in name and param.dim() == 2 and ("mlp" in name or "self_attn" in name):
                 param.copy_(torch.randn(param.shape, generator=generator) * (LAYER_GAIN / param.shape[1] ** 0.5))
