@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from models.audioflamingo3 import AudioFlamingo3Model
+from models.gemma3n import Gemma3nModel
 from models.granite_speech import GraniteSpeechModel
 from models.interface import TranscriptionModel
 from models.musicflamingo import MusicFlamingoModel
@@ -25,6 +26,7 @@ ARCHITECTURES: dict[str, type[TranscriptionModel]] = {
     "VoxtralForConditionalGeneration": VoxtralModel,
     "MusicFlamingoForConditionalGeneration": MusicFlamingoModel,
     "GraniteSpeechForConditionalGeneration": GraniteSpeechModel,
+    "Gemma3nForConditionalGeneration": Gemma3nModel,
 }
 
 
