@@ -34,7 +34,9 @@ RuntimeFactory = Callable[[Settings, Metrics], Awaitable[Runtime | Served]]
 
 async def build_runtime(settings: Settings, metrics: Metrics) -> Served:
     """Every model of the settings, each with its own engine (see app.startup)."""
-    return await start_models(settings, metrics, start_model)
+    served = await start_models(settings, metrics, start_model)
+    limit_threads(settings.gateway_threads)  # after every engine's processes started: they keep their own
+    return served
 
 
 async def start_model(settings: Settings, spec: ModelSpec, metrics: Metrics) -> Runtime:
@@ -46,7 +48,6 @@ async def start_model(settings: Settings, spec: ModelSpec, metrics: Metrics) -> 
     source = await asyncio.to_thread(resolve, spec.model, settings.cache_dir)
     model = await asyncio.to_thread(load_model, source.directory, spec.dtype)
     engine = await asyncio.to_thread(VllmEngine.start, settings, source.directory, model.engine_args(), spec)
-    limit_threads(settings.gateway_threads)
     runtime = Runtime(
         settings=settings,
         model=model,
@@ -68,7 +69,7 @@ async def start_model(settings: Settings, spec: ModelSpec, metrics: Metrics) -> 
 
 def limit_threads(threads: int) -> None:
     """The gateway's own torch work (speech detection, word alignment) on `threads` threads, so that it
-    does not take the cores the engine's threads run on (set after the engine's processes started)."""
+    does not take the cores the engine's threads run on."""
     if threads > 0:
         import torch
 
