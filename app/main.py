@@ -19,26 +19,33 @@ from app.ops.metrics import Metrics
 from app.ops.tracing import Tracing
 from app.scheduling.admission import Admission
 from app.scheduling.pipeline import Transcriber
-from app.state import Gateway, Runtime
-from config import Settings
+from app.startup import start_models
+from app.state import Gateway, Runtime, Served
+from config import ModelSpec, Settings
 
 log = logging.getLogger("speech_gateway")
 
 WARM_UP_TIMEOUT_S = 120
 
-# Builds the runtime once the app starts; `metrics` is the app's, for what the runtime reports.
-RuntimeFactory = Callable[[Settings, Metrics], Awaitable[Runtime]]
+# Builds what is served once the app starts; `metrics` is the app's, for what the runtime reports.
+# A factory may return one Runtime (tests with one fake engine) or every model's (`Served`).
+RuntimeFactory = Callable[[Settings, Metrics], Awaitable[Runtime | Served]]
 
 
-async def build_runtime(settings: Settings, metrics: Metrics) -> Runtime:
-    """Provision the model, load its registry entry and start vLLM (off the event loop)."""
+async def build_runtime(settings: Settings, metrics: Metrics) -> Served:
+    """Every model of the settings, each with its own engine (see app.startup)."""
+    return await start_models(settings, metrics, start_model)
+
+
+async def start_model(settings: Settings, spec: ModelSpec, metrics: Metrics) -> Runtime:
+    """Provision one model, load its registry entry and start its vLLM engine (off the event loop)."""
     from app.scheduling.engine import VllmEngine  # vLLM is imported only when a real engine is wanted
     from models.registry import load_model
     from models.source import resolve
 
-    source = await asyncio.to_thread(resolve, settings.model, settings.cache_dir)
-    model = await asyncio.to_thread(load_model, source.directory, settings.dtype)
-    engine = await asyncio.to_thread(VllmEngine.start, settings, source.directory, model.engine_args())
+    source = await asyncio.to_thread(resolve, spec.model, settings.cache_dir)
+    model = await asyncio.to_thread(load_model, source.directory, spec.dtype)
+    engine = await asyncio.to_thread(VllmEngine.start, settings, source.directory, model.engine_args(), spec)
     limit_threads(settings.gateway_threads)
     runtime = Runtime(
         settings=settings,
@@ -52,7 +59,8 @@ async def build_runtime(settings: Settings, metrics: Metrics) -> Runtime:
             window_sharing_wait_s=settings.window_sharing_wait_ms / 1000,
             on_shared_window=metrics.observe_sharing,
         ),
-        served_name=settings.served_model_name or source.default_name,
+        served_name=spec.served_model_name or source.default_name,
+        alias_names=spec.model_aliases,
     )
     await warm_up(runtime.transcriber)
     return runtime
@@ -91,22 +99,24 @@ def create_app(settings: Settings, runtime_factory: RuntimeFactory = build_runti
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = await runtime_factory(settings, gateway.metrics)
-        gateway.runtime = runtime
+        built = await runtime_factory(settings, gateway.metrics)
+        served = built if isinstance(built, Served) else Served([built])
+        gateway.served = served
         gateway.metrics.watch(
             in_flight=lambda: gateway.admission.active,
             waiting=lambda: gateway.admission.waiting,
-            engine=runtime.engine.pending,
+            engine=served.pending,
         )
         budget = gateway.admission.audio
         gateway.metrics.watch_audio(in_flight=lambda: budget.in_flight_s, waiting=lambda: budget.waiting_s)
-        log.info("serving %s (aliases: %s)", runtime.served_name, ", ".join(runtime.aliases) or "none")
+        for runtime in served.runtimes:
+            log.info("serving %s (aliases: %s)", runtime.served_name, ", ".join(runtime.aliases) or "none")
         try:
             yield
         finally:
-            log.info("stopping the engine")
-            gateway.runtime = None
-            runtime.close()
+            log.info("stopping the engine%s", "s" if len(served.runtimes) > 1 else "")
+            gateway.served = None
+            served.close()
             if gateway.tracing is not None:
                 gateway.tracing.shutdown()  # sends what is still batched
 

@@ -8,10 +8,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from config import bounded_json
+from config.models import ModelSpec, check_unique_names, inherit, parse_entries
 
 ENV_PREFIX = "SPEECH_GATEWAY_"
 CONFIG_FILE_ENV = f"{ENV_PREFIX}CONFIG_FILE"
@@ -54,6 +55,15 @@ class Settings(BaseSettings):
     model_aliases: list[str] = Field(
         default_factory=lambda: ["whisper-1"],
         description="Other names accepted for the served model (OpenAI's `whisper-1` by default).",
+    )
+    models: tuple[ModelSpec, ...] = Field(
+        (),
+        description="Several models in one gateway: a JSON list of objects, each with `model` and the other "
+        "settings of this section and the engine's by the same names (see the README); unset: the one model "
+        "the settings above describe.",
+    )
+    require_all_models: bool = Field(
+        False, description="Refuse to start unless every model of `models` starts (default: serve those that do)."
     )
     cache_dir: Path = Field(
         Path.home() / ".cache" / "speech-gateway",
@@ -101,7 +111,22 @@ class Settings(BaseSettings):
     )
     enforce_eager: bool = Field(False, description="Skip graph compilation: faster start, slower decoding.")
     max_num_seqs: int | None = Field(None, ge=1)
+    # vLLM's parallelism, passed to its engine as given (see the README's multi-GPU and Ray examples).
     tensor_parallel_size: int = Field(1, ge=1)
+    pipeline_parallel_size: int = Field(1, ge=1)
+    data_parallel_size: int = Field(1, ge=1)
+    data_parallel_size_local: int | None = Field(None, ge=1)
+    data_parallel_address: str | None = None
+    data_parallel_rpc_port: int | None = Field(None, ge=1, le=65535)
+    data_parallel_backend: Literal["mp", "ray"] | None = None
+    distributed_executor_backend: Literal["mp", "ray", "uni", "external_launcher"] | None = Field(
+        None, description="`ray` to place the engine's workers on a Ray cluster (several nodes); unset: vLLM's choice."
+    )
+    visible_devices: str | None = Field(
+        None,
+        pattern=r"^[0-9A-Za-z,:-]*$",
+        description="GPUs the engine's processes see (`CUDA_VISIBLE_DEVICES`), e.g. `0,1`; unset: all.",
+    )
     cpu_reserved_cores: int | None = Field(
         0,
         ge=0,
@@ -185,6 +210,27 @@ class Settings(BaseSettings):
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _model_entries(cls, data: Any) -> Any:
+        # Entries of `models` inherit the engine settings given at the top level.
+        if isinstance(data, dict) and data.get("models") not in (None, "", [], ()):
+            data = {**data, "models": inherit(parse_entries(data["models"]), data)}
+        return data
+
+    @field_validator("models")
+    @classmethod
+    def _unique_names(cls, value: tuple[ModelSpec, ...]) -> tuple[ModelSpec, ...]:
+        check_unique_names(value)
+        return value
+
+    def served_models(self) -> tuple[ModelSpec, ...]:
+        """The models to serve: the `models` list, or the one model of the top-level settings."""
+        if self.models:
+            return self.models
+        fields = {key: getattr(self, key) for key in ModelSpec.model_fields if key != "model_aliases"}
+        return (ModelSpec(**fields, model_aliases=tuple(self.model_aliases)),)
+
     @field_validator("model_aliases", "api_key", mode="before")
     @classmethod
     def _split_list(cls, value: Any) -> Any:
@@ -227,19 +273,6 @@ def _parse_config(path: Path, text: str) -> Any:
         raise ConfigFileError(f"{path}: not valid TOML ({error})") from None
     except RecursionError:  # tomllib has no depth limit of its own; the file is bounded in size above
         raise ConfigFileError(f"{path}: the TOML nests too deeply") from None
-
-
-def engine_environment(settings: Settings) -> dict[str, str]:
-    """Environment variables vLLM reads in the processes it starts, as the settings ask."""
-    env = {}
-    if settings.cpu_reserved_cores is not None:
-        env["VLLM_CPU_NUM_OF_RESERVED_CPU"] = str(settings.cpu_reserved_cores)
-    return env
-
-
-def export_engine_environment(settings: Settings) -> None:
-    """Hand `engine_environment` to the engine's processes, which inherit this process's environment."""
-    os.environ.update(engine_environment(settings))
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

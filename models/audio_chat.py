@@ -72,6 +72,9 @@ class AudioChatFamily:
     # Languages the family accepts as a hint, ISO code -> lowercase English name.
     languages: ClassVar[Mapping[str, str]] = LANGUAGES
     translates: ClassVar[bool] = True
+    # What the instruction asks to be read, and the verb that agrees with it ("..., which is in French,").
+    heard: ClassVar[str] = "the input speech"
+    heard_is: ClassVar[str] = "is"
 
     def __init__(
         self, tokenizer: Any, chat_template: str, sample_rate: int = 16_000, repetition_penalty: float = 1.0
@@ -98,14 +101,16 @@ class AudioChatFamily:
         raise NotImplementedError
 
     def instruction(self, options: DecodeOptions) -> str:
-        """The request in words: transcribe or translate, the language hint, the client's context."""
+        """The request in words, then the client's context."""
+        return "\n".join([self.request(options), *self.context_lines(options)])
+
+    def request(self, options: DecodeOptions) -> str:
+        """Transcribe or translate `heard`, with the language hint."""
         language = self.language_name(options.language) if options.language else None
-        which = f", which is in {language}," if language else ""
+        which = f", which {self.heard_is} in {language}," if language else ""
         if options.task == "translate":
-            head = f"Translate the input speech{which} into English."
-        else:
-            head = f"Transcribe the input speech{which}".rstrip(",") + "."
-        return "\n".join([head, *self.context_lines(options)])
+            return f"Translate {self.heard}{which} into English."
+        return f"Transcribe {self.heard}{which}".rstrip(",") + "."
 
     def context_lines(self, options: DecodeOptions) -> list[str]:
         lines = []

@@ -88,6 +88,9 @@ class GenerationRequest:
     # with the mapping; the factory returns a callable (output ids, logits row) -> logits row.
     logits_rule: tuple[str, Mapping[str, Any]] | None = None
     seed: int | None = None
+    # A LoRA adapter directory the engine applies to this request (a checkpoint's own adapter, such
+    # as Granite Speech's for turns holding audio); the family enables LoRA in its engine arguments.
+    adapter: str | None = None
 
 
 @dataclass(frozen=True)

@@ -22,16 +22,12 @@ class MusicFlamingoModel(AudioFlamingo3Model):
     # so a question about it is answered once, not per 30 s.
     max_clip_s: ClassVar[float] = 300.0
 
-    def instruction(self, options: DecodeOptions) -> str:
+    heard: ClassVar[str] = "the lyrics of the input music"
+    heard_is: ClassVar[str] = "are"
+
+    def request(self, options: DecodeOptions) -> str:
         asked = options.prompt.strip() if options.prompt else ""
-        if not asked:
-            language = self.language_name(options.language) if options.language else None
-            which = f", which are in {language}," if language else ""
-            if options.task == "translate":
-                asked = f"Translate the lyrics of the input music{which} into English."
-            else:
-                asked = f"Transcribe the lyrics of the input music{which}".rstrip(",") + "."
-        return "\n".join([asked, *self.context_lines(options)])
+        return asked or super().request(options)
 
     def context_lines(self, options: DecodeOptions) -> list[str]:
         # The prompt is the instruction here, not context.

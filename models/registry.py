@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from models.audioflamingo3 import AudioFlamingo3Model
+from models.gemma3n import Gemma3nModel
+from models.granite_speech import GraniteSpeechModel
 from models.interface import TranscriptionModel
 from models.musicflamingo import MusicFlamingoModel
 from models.qwen2_audio import Qwen2AudioModel
@@ -23,6 +25,8 @@ ARCHITECTURES: dict[str, type[TranscriptionModel]] = {
     "Qwen3ASRForConditionalGeneration": Qwen3ASRModel,
     "VoxtralForConditionalGeneration": VoxtralModel,
     "MusicFlamingoForConditionalGeneration": MusicFlamingoModel,
+    "GraniteSpeechForConditionalGeneration": GraniteSpeechModel,
+    "Gemma3nForConditionalGeneration": Gemma3nModel,
 }
 
 

@@ -16,13 +16,14 @@ from typing import Any, cast
 
 from vllm import SamplingParams
 from vllm.engine.arg_utils import AsyncEngineArgs
+from vllm.lora.request import LoRARequest
 from vllm.platforms import current_platform
 from vllm.sampling_params import RequestOutputKind
 from vllm.v1.engine.async_llm import AsyncLLM
 from vllm.v1.sample.logits_processor import AdapterLogitsProcessor
 
 from app.ops.logs import DtypeCastNotes
-from config import Settings, export_engine_environment
+from config import ModelSpec, Settings, environment
 from models.compute import cpu_has_bf16
 from models.interface import GenerationRequest, GenerationResult
 
@@ -84,28 +85,37 @@ def resolve_dtype(requested: str) -> str:
     return "auto"
 
 
-def engine_args(settings: Settings, model_dir: Path, family_args: Mapping[str, Any] | None = None) -> AsyncEngineArgs:
-    """Settings' engine arguments, then the ones the family declares (they win)."""
-    share = settings.gpu_memory_utilization
+def engine_args(
+    settings: Settings,
+    model_dir: Path,
+    family_args: Mapping[str, Any] | None = None,
+    spec: ModelSpec | None = None,
+) -> AsyncEngineArgs:
+    """The model's engine arguments (`spec`, default: the settings' one model), then the family's (they win).
+
+    vLLM's parallelism arguments pass through as the settings name them: vLLM (and Ray) distribute.
+    """
+    spec = spec or settings.served_models()[0]
+    share = spec.gpu_memory_utilization
     if share is None:
         share = CPU_MEMORY_SHARE if current_platform.is_cpu() else GPU_MEMORY_SHARE
     kwargs: dict[str, Any] = {
         "model": str(model_dir),
-        "dtype": resolve_dtype(settings.dtype),
+        "dtype": resolve_dtype(spec.dtype),
         "gpu_memory_utilization": share,
-        "enforce_eager": settings.enforce_eager,
-        "tensor_parallel_size": settings.tensor_parallel_size,
+        "enforce_eager": spec.enforce_eager,
+        **spec.parallel_args(),
         "logits_processors": [ModelLogitsRules],
         "disable_log_stats": True,
         "seed": 0,
     }
-    if settings.max_model_len:
-        kwargs["max_model_len"] = settings.max_model_len
-    if settings.max_num_seqs:
-        kwargs["max_num_seqs"] = settings.max_num_seqs
+    if spec.max_model_len:
+        kwargs["max_model_len"] = spec.max_model_len
+    if spec.max_num_seqs:
+        kwargs["max_num_seqs"] = spec.max_num_seqs
     kwargs.update(family_args or {})
-    if settings.model_impl != "auto":
-        kwargs["model_impl"] = settings.model_impl
+    if spec.model_impl != "auto":
+        kwargs["model_impl"] = spec.model_impl
     return AsyncEngineArgs(**kwargs)
 
 
@@ -127,6 +137,16 @@ def sampling_params(request: GenerationRequest, stream: bool = False) -> Samplin
         detokenize=False,
         output_kind=RequestOutputKind.CUMULATIVE if stream else RequestOutputKind.FINAL_ONLY,
     )
+
+
+def lora(request: GenerationRequest) -> LoRARequest | None:
+    return _lora_request(request.adapter) if request.adapter else None
+
+
+@cache
+def _lora_request(directory: str) -> LoRARequest:
+    # One id per adapter directory for the engine's life (ids start at 1).
+    return LoRARequest(Path(directory).name or "adapter", _lora_request.cache_info().currsize + 1, directory)
 
 
 def _result(output: Any, request: GenerationRequest, with_prompt: bool = True) -> GenerationResult:
@@ -162,19 +182,35 @@ class VllmEngine:
         self._closed = False
 
     @classmethod
-    def start(cls, settings: Settings, model_dir: Path, family_args: Mapping[str, Any] | None = None) -> VllmEngine:
-        """Build the engine (blocking: loads weights, profiles memory, may compile)."""
-        args = engine_args(settings, model_dir, family_args)
-        export_engine_environment(settings)
-        log.info("starting vLLM engine for %s (dtype=%s)", model_dir, args.dtype)
-        return cls(AsyncLLM.from_engine_args(args))
+    def start(
+        cls,
+        settings: Settings,
+        model_dir: Path,
+        family_args: Mapping[str, Any] | None = None,
+        spec: ModelSpec | None = None,
+    ) -> VllmEngine:
+        """Build the engine (blocking: loads weights, profiles memory, may compile).
+
+        Engines start one after another: each one's processes see its own environment (devices).
+        """
+        args = engine_args(settings, model_dir, family_args, spec)
+        log.info(
+            "starting vLLM engine for %s (dtype=%s, tensor_parallel=%d, pipeline_parallel=%d, data_parallel=%d)",
+            model_dir,
+            args.dtype,
+            args.tensor_parallel_size,
+            args.pipeline_parallel_size,
+            args.data_parallel_size,
+        )
+        with environment.applied(environment.engine_environment(settings, spec)):
+            return cls(AsyncLLM.from_engine_args(args))
 
     async def generate(self, request: GenerationRequest, request_id: str) -> GenerationResult:
         """Run one request to completion; cancelling the caller aborts it in the engine."""
         final = None
         try:
             async for output in self._llm.generate(
-                cast(Any, dict(request.prompt)), sampling_params(request), request_id
+                cast(Any, dict(request.prompt)), sampling_params(request), request_id, lora_request=lora(request)
             ):
                 final = output
         except asyncio.CancelledError:
@@ -189,7 +225,10 @@ class VllmEngine:
         finished = False
         try:
             async for output in self._llm.generate(
-                cast(Any, dict(request.prompt)), sampling_params(request, stream=True), request_id
+                cast(Any, dict(request.prompt)),
+                sampling_params(request, stream=True),
+                request_id,
+                lora_request=lora(request),
             ):
                 finished = bool(output.finished)
                 # The prompt is the same at every step: copy it once, with the last result.

@@ -21,7 +21,7 @@ from tests.families.tiny_musicflamingo import build_musicflamingo_checkpoint
 from tests.families.tiny_voxtral import build_voxtral
 from tests.speech import SENTENCES, compose, require_tools, speak
 
-FAMILIES = ("qwen2_audio", "audioflamingo3", "qwen3_asr")
+FAMILIES = ("qwen2_audio", "audioflamingo3", "qwen3_asr", "granite_speech")
 SEED = 0
 
 MAX_TOKENS = 40

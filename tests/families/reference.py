@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 SAMPLE_RATE = 16000
-FAMILIES = ("qwen2_audio", "audioflamingo3", "qwen3_asr")
+FAMILIES = ("qwen2_audio", "audioflamingo3", "qwen3_asr", "granite_speech")
 
 
 @dataclass
@@ -44,6 +44,9 @@ class GreedyResult:
 def load_processor(checkpoint: str) -> Any:
     from transformers import AutoProcessor
 
+    from engine_plugins.granite_features import register
+
+    register()  # Granite Speech's extractor without torchaudio, as the engine runs it
     return AutoProcessor.from_pretrained(checkpoint)
 
 
@@ -59,6 +62,8 @@ def load_model(checkpoint: str, family: str) -> Any:
         from transformers import Qwen3ASRForConditionalGeneration as model_class
     elif family == "musicflamingo":
         from transformers import MusicFlamingoForConditionalGeneration as model_class
+    elif family == "granite_speech":
+        from transformers import GraniteSpeechForConditionalGeneration as model_class
     else:
         raise ValueError(f"unknown family {family!r}; expected one of {FAMILIES}")
     return model_class.from_pretrained(checkpoint, dtype=torch.float32).eval()
@@ -90,6 +95,9 @@ def conversation(
                 {"role": "assistant", "content": [{"type": "text", "text": f"language {language}<asr_text>"}]}
             )
         return messages
+    if family == "granite_speech":
+        # The model card's and vLLM's chat: plain text, the placeholder before the request.
+        return [{"role": "user", "content": f"<|audio|>{instruction}"}]
     raise ValueError(f"unknown family {family!r}; expected one of {FAMILIES}")
 
 
@@ -128,6 +136,10 @@ def hf_inputs(
     """The processor's model inputs (`BatchFeature`, batch of one) for one audio turn, through the chat template."""
     processor = load_processor(str(checkpoint))
     chat = conversation(family, np.asarray(audio, dtype=np.float32), instruction, language=language, context=context)
+    if family == "granite_speech":
+        # The model card's way: render the chat to text, then the processor expands `<|audio|>`.
+        text = processor.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+        return processor(text=text, audio=np.asarray(audio, dtype=np.float32), return_tensors="pt")
     return processor.apply_chat_template(
         chat,
         tokenize=True,
@@ -154,7 +166,7 @@ def hf_prompt_ids(
 def hf_decode(checkpoint: Path, family: str, token_ids: list[int]) -> str:
     """Generated ids as the family's processor decodes them for users."""
     processor = load_processor(str(checkpoint))
-    if family in ("qwen2_audio", "musicflamingo"):
+    if family in ("qwen2_audio", "musicflamingo", "granite_speech"):
         text = processor.batch_decode([token_ids], skip_special_tokens=True, clean_up_tokenization_spaces=False)[0]
     elif family == "audioflamingo3":
         text = processor.batch_decode([token_ids], skip_special_tokens=True, strip_prefix=True)[0]
@@ -191,9 +203,12 @@ def hf_greedy(
         )
     prompt_len = inputs["input_ids"].shape[1]
     new_ids = [int(i) for i in out.sequences[0, prompt_len:].tolist()]
+    # transformers 5.19's Granite Speech skips its text model's `logits / logits_scaling` (Granite's own
+    # GraniteForCausalLM and vLLM apply it): greedy ids are the same either way, log-probabilities are not.
+    scale = model.config.text_config.logits_scaling if family == "granite_speech" else 1.0
     tops: list[dict[int, float]] = []
     for scores in out.scores:
-        logprobs = torch.log_softmax(scores[0].float(), dim=-1)
+        logprobs = torch.log_softmax(scores[0].float() / scale, dim=-1)
         values, indices = logprobs.topk(top_k)
         tops.append({int(i): float(v) for i, v in zip(indices.tolist(), values.tolist(), strict=True)})
     processor = load_processor(str(checkpoint))

@@ -63,6 +63,7 @@ SPECIAL_TOKENS: dict[str, list[str]] = {
     "qwen2_audio": ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>"],
     "audioflamingo3": ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<sound>"],
     "qwen3_asr": ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|audio_start|>", "<|audio_end|>", "<|audio_pad|>"],
+    "granite_speech": ["<|end_of_text|>", "<|start_of_role|>", "<|end_of_role|>", "<|tool_call|>", "<|audio|>"],
 }
 # Qwen3-ASR's `<asr_text>` and `<timestamp>` are added tokens that are not special: the published processor finds
 # `<asr_text>` in text decoded with skip_special_tokens=True.
@@ -435,6 +436,10 @@ def _patch_configs(directory: Path, family: str, ids: dict[str, int]) -> None:
 
 def build_checkpoint(family: str, directory: Path, seed: int = 0) -> Path:
     """Write the tiny checkpoint of `family` into `directory` (created if missing) and return the directory."""
+    if family == "granite_speech":  # its own module: Granite's configs and layout differ from the Qwen-based ones
+        from tests.families.tiny_granite import build_granite_checkpoint
+
+        return build_granite_checkpoint(directory, seed)
     if family not in FAMILIES:
         raise ValueError(f"unknown family {family!r}; expected one of {FAMILIES}")
     directory = Path(directory)

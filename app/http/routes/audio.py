@@ -14,14 +14,14 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from app.audio.decode import Audio
-from app.http.errors import model_not_found, timed_out
+from app.http.errors import timed_out
 from app.http.protocol import TextDeltaEvent, TextDoneEvent, TranscriptionParams, parse_params, upload_of
 from app.http.upload import parse_form
 from app.ops.logs import request_id_var
 from app.output.formats import logprob_list, logprobs_of, render, usage
 from app.output.streaming import Delta, Done, StreamEvent, stream_transcript
 from app.scheduling.cancellation import until_disconnect
-from app.state import Gateway, Runtime, get_gateway, runtime_of
+from app.state import Gateway, Runtime, Served, get_gateway, served_of
 from models import stages
 from models.interface import DecodeOptions, Task
 
@@ -60,14 +60,14 @@ _FORM_DOC: dict[str, Any] = {
 
 
 async def _read_request(
-    request: Request, gateway: Gateway, runtime: Runtime, task: Task, hold: AsyncExitStack
-) -> tuple[TranscriptionParams, Audio]:
-    """Parse the form, check the model and what the family can do, decode the upload.
+    request: Request, gateway: Gateway, served: Served, task: Task, hold: AsyncExitStack
+) -> tuple[TranscriptionParams, Audio, Runtime]:
+    """Parse the form, pick the model it names, check what the family can do, decode the upload.
 
     The upload's length is known (and checked) before it is decoded; its seconds of audio are
     then taken from the admission budget and held in `hold`. The spooled file is gone on return.
     """
-    settings = runtime.settings
+    settings = gateway.settings
     with stages.stage("upload"):
         form = await parse_form(
             request.headers.get("content-type"),
@@ -78,8 +78,7 @@ async def _read_request(
         )
     try:
         params = parse_params(form, task)
-        if not runtime.serves(params.model):
-            raise model_not_found(params.model)
+        runtime = served.pick(params.model)
         # Before decoding: a request the family cannot serve costs no audio work.
         runtime.transcriber.check(_options(params))
         source = await runtime.transcriber.open_audio(upload_of(form).path, settings.max_audio_seconds)
@@ -90,7 +89,7 @@ async def _read_request(
             source.close()
     finally:
         form.close()
-    return params, audio
+    return params, audio, runtime
 
 
 def _sse(payload: dict[str, Any]) -> str:
@@ -132,7 +131,7 @@ def _options(params: TranscriptionParams) -> DecodeOptions:
 
 async def _handle(request: Request, gateway: Gateway, task: Task) -> Response:
     stages.since_start("route")
-    runtime = runtime_of(request)
+    served = served_of(request)
     settings = gateway.settings
     request_id = request_id_var.get() or uuid.uuid4().hex
     resources = AsyncExitStack()
@@ -141,7 +140,7 @@ async def _handle(request: Request, gateway: Gateway, task: Task) -> Response:
     deadline = asyncio.get_running_loop().time() + settings.request_timeout_s
     try:
         async with asyncio.timeout_at(deadline):
-            params, audio = await _read_request(request, gateway, runtime, task, resources)
+            params, audio, runtime = await _read_request(request, gateway, served, task, resources)
             transcriber = runtime.transcriber
             if params.stream:
                 plan = await transcriber.plan(audio, _options(params), request_id, params.chunking)

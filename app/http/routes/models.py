@@ -1,4 +1,4 @@
-"""`GET /v1/models`: the served model and its aliases, as OpenAI lists models."""
+"""`GET /v1/models`: every served model and its aliases, as OpenAI lists models."""
 
 from __future__ import annotations
 
@@ -8,23 +8,27 @@ from fastapi import APIRouter, Depends
 
 from app.http.errors import model_not_found
 from app.http.protocol import ModelCard, ModelList
-from app.state import Runtime, get_runtime
+from app.state import Served, get_served
 
 router = APIRouter(prefix="/v1", tags=["models"])
 
 
-def _cards(runtime: Runtime) -> list[ModelCard]:
-    return [ModelCard(id=name, created=runtime.created) for name in (runtime.served_name, *runtime.aliases)]
+def _cards(served: Served) -> list[ModelCard]:
+    return [
+        ModelCard(id=name, created=runtime.created)
+        for runtime in served.runtimes
+        for name in (runtime.served_name, *runtime.aliases)
+    ]
 
 
 @router.get("/models")
-async def list_models(runtime: Annotated[Runtime, Depends(get_runtime)]) -> ModelList:
-    return ModelList(data=_cards(runtime))
+async def list_models(served: Annotated[Served, Depends(get_served)]) -> ModelList:
+    return ModelList(data=_cards(served))
 
 
 @router.get("/models/{model_id:path}")
-async def get_model(model_id: str, runtime: Annotated[Runtime, Depends(get_runtime)]) -> ModelCard:
-    for card in _cards(runtime):
+async def get_model(model_id: str, served: Annotated[Served, Depends(get_served)]) -> ModelCard:
+    for card in _cards(served):
         if card.id == model_id:
             return card
     raise model_not_found(model_id)

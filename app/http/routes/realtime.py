@@ -23,7 +23,7 @@ from app.http.auth import key_matches
 from app.realtime.events import RATE, EventError, SessionConfig, error_event
 from app.realtime.items import Transcriptions, transcribe
 from app.realtime.session import Commit, Session
-from app.state import Gateway, Runtime
+from app.state import Gateway, Served
 from config import Settings
 from models.interface import DecodeOptions, ModelInputError
 
@@ -54,7 +54,7 @@ def _given_key(websocket: WebSocket) -> str | None:
     return None
 
 
-def _refusal(websocket: WebSocket, settings: Settings, runtime: Runtime | None) -> tuple[EventError, int] | None:
+def _refusal(websocket: WebSocket, settings: Settings, served: Served | None) -> tuple[EventError, int] | None:
     keys = [k for k in settings.api_key if k]
     if keys:
         given = _given_key(websocket)
@@ -66,7 +66,7 @@ def _refusal(websocket: WebSocket, settings: Settings, runtime: Runtime | None) 
             return EventError(message, "missing_api_key"), POLICY
         if not key_matches(given, keys):
             return EventError("Incorrect API key provided.", "invalid_api_key"), POLICY
-    if runtime is None:
+    if served is None:
         return EventError("the model is still loading; retry shortly", "model_loading", type="server_error"), (
             TRY_AGAIN_LATER
         )
@@ -75,7 +75,7 @@ def _refusal(websocket: WebSocket, settings: Settings, runtime: Runtime | None) 
         message = "This server serves transcription sessions only: connect with `?intent=transcription`."
         return EventError(message, "invalid_value", "intent"), POLICY
     model = websocket.query_params.get("model")
-    if model is not None and not runtime.serves(model):
+    if model is not None and served.find(model) is None:
         return _model_not_found(model, "model"), POLICY
     return None
 
@@ -85,9 +85,10 @@ def _model_not_found(name: str, param: str) -> EventError:
     return EventError(message, "model_not_found", param)
 
 
-def _checker(runtime: Runtime) -> Any:
+def _checker(served: Served) -> Any:
     def check(config: SessionConfig) -> None:
-        if not runtime.serves(config.model):
+        runtime = served.find(config.model)
+        if runtime is None:
             raise _model_not_found(config.model, "model")
         try:
             runtime.transcriber.check(DecodeOptions(task="transcribe", language=config.language, prompt=config.prompt))
@@ -166,19 +167,19 @@ def build_router(settings: Settings) -> APIRouter:
     async def realtime(websocket: WebSocket) -> None:
         gateway: Gateway = websocket.app.state.gateway
         await websocket.accept(subprotocol=_subprotocol(websocket))
-        refusal = _refusal(websocket, settings, gateway.runtime)
+        refusal = _refusal(websocket, settings, gateway.served)
         if refusal is None and sessions.open >= sessions.max_sessions:
             message = f"the server is serving its limit of {sessions.max_sessions} realtime sessions; retry later"
             refusal = EventError(message, "session_limit_reached", type="rate_limit_error"), TRY_AGAIN_LATER
         if refusal is not None:
             await _refuse(websocket, *refusal)
             return
-        assert gateway.runtime is not None
+        assert gateway.served is not None
         sessions.open += 1
         gateway.metrics.realtime_sessions.set(sessions.open)
         log.info("realtime session opened (%d open)", sessions.open)
         try:
-            await _serve(websocket, gateway, gateway.runtime)
+            await _serve(websocket, gateway, gateway.served)
         except WebSocketDisconnect:
             pass
         except Exception:
@@ -193,19 +194,24 @@ def build_router(settings: Settings) -> APIRouter:
     return router
 
 
-async def _serve(websocket: WebSocket, gateway: Gateway, runtime: Runtime) -> None:
-    """The session's loop: client events in, server events out, until either side closes."""
+async def _serve(websocket: WebSocket, gateway: Gateway, served: Served) -> None:
+    """The session's loop: client events in, server events out, until either side closes.
+
+    Each committed item is transcribed by the model the session's configuration named at its commit.
+    """
     settings = gateway.settings
+    runtime = served.default
     model = websocket.query_params.get("model") or runtime.served_name
     session = Session(
-        SessionConfig(model=model), runtime.transcriber.vad, _checker(runtime), settings.realtime_max_buffer_s
+        SessionConfig(model=model), runtime.transcriber.vad, _checker(served), settings.realtime_max_buffer_s
     )
     outbox = _Outbox(websocket, settings.realtime_send_timeout_s)
 
     def run(commit: Commit) -> AsyncIterator[dict[str, Any]]:
         request_id = f"rt-{session.id}-{commit.item_id}"
+        transcriber = served.pick(commit.config.model).transcriber  # checked when the session named it
         return transcribe(
-            runtime.transcriber, commit, request_id, gateway.admission, settings.request_timeout_s, gateway.metrics
+            transcriber, commit, request_id, gateway.admission, settings.request_timeout_s, gateway.metrics
         )
 
     items = Transcriptions(run, outbox.send)
