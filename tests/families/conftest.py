@@ -16,6 +16,7 @@ from models.interface import DecodeOptions, GenerationRequest, GenerationResult,
 from tests.families import inprocess
 from tests.families.inprocess import InProcessServer
 from tests.families.tiny import build_checkpoint
+from tests.families.tiny_gemma3n import build_gemma3n
 from tests.families.tiny_musicflamingo import FAMILY as MUSICFLAMINGO
 from tests.families.tiny_musicflamingo import build_musicflamingo_checkpoint
 from tests.families.tiny_voxtral import build_voxtral
@@ -65,6 +66,11 @@ def musicflamingo_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def gemma3n_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_gemma3n(tmp_path_factory.mktemp("tiny-gemma3n"), seed=SEED)
+
+
+@pytest.fixture(scope="session")
 def clip_3s() -> np.ndarray:
     require_tools()
     speech = speak(SENTENCES[0])
@@ -99,6 +105,8 @@ def served_checkpoint(request: pytest.FixtureRequest, family: str) -> Path:
         return Path(request.getfixturevalue("voxtral_checkpoint")) / "mistral"  # the layout vLLM loads
     if family == MUSICFLAMINGO:
         return Path(request.getfixturevalue("musicflamingo_checkpoint"))
+    if family == "gemma3n":
+        return Path(request.getfixturevalue("gemma3n_checkpoint"))
     return Path(request.getfixturevalue("checkpoints")[family])
 
 
