@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 import numpy as np
@@ -41,13 +42,20 @@ class Server:
         return self.process.poll() is None
 
 
-def unhandled_errors(server: Server) -> list[str]:
+class Logged(Protocol):
+    """A server whose output goes to a log file: a subprocess here, or one in the test process (tests/families)."""
+
+    @property
+    def log_path(self) -> Path: ...
+
+
+def unhandled_errors(server: Logged) -> list[str]:
     """The log lines that tell of an unhandled exception, each cut to 400 characters."""
     lines = server.log_path.read_text(errors="replace").splitlines()
     return [line[:400] for line in lines if UNHANDLED.search(line)]
 
 
-def assert_no_unhandled_errors(server: Server) -> None:
+def assert_no_unhandled_errors(server: Logged) -> None:
     """An uncaught exception in any handler fails the tier, whichever test caused it."""
     found = unhandled_errors(server)
     assert not found, f"{server.log_path} tells of {len(found)} unhandled exception(s):\n" + "\n".join(found[:5])

@@ -7,7 +7,6 @@ for the same audio and prompt, cleaned as the family's processor cleans it.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -20,44 +19,28 @@ from openai import OpenAI
 from app.audio.decode import split_windows
 from models.audio_chat import MAX_NEW_TOKENS, AudioChatFamily
 from models.interface import DecodeOptions
-from models.registry import load_model
-from tests.e2e.conftest import Server, assert_no_unhandled_errors, start_server, stop_server, wait_ready
 from tests.e2e.test_bad_input import bad_cases, leaks, send, wav
 from tests.e2e.test_load_and_cancel import engine_requests
-from tests.families.conftest import FAMILIES, TINY_KV_SHARE
+from tests.families.conftest import FAMILIES, FamilyGateway
+from tests.families.inprocess import InProcessServer
 from tests.families.reference import GreedyResult, hf_greedy, hf_prompt_ids
 from tests.speech import SENTENCES, compose, speak, write_wav
 
-pytestmark = pytest.mark.e2e
+# The real app on a real socket, served in this process; its engine also runs the family's parity tests.
+pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("family_gateway", FAMILIES, indirect=True)]
 
 RATE = 16_000
-FamilyServer = tuple[str, Path, AudioChatFamily, Server]
+FamilyServer = tuple[str, Path, AudioChatFamily, InProcessServer]
 
 
-@pytest.fixture(scope="module", params=FAMILIES)
-def family_server(
-    request: pytest.FixtureRequest, checkpoints: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[FamilyServer]:
-    family = request.param
-    env = {
-        "SPEECH_GATEWAY_MODEL": str(checkpoints[family]),
-        "SPEECH_GATEWAY_SERVED_MODEL_NAME": family,
-        "SPEECH_GATEWAY_DTYPE": "float32",  # as transformers runs the reference
-        "SPEECH_GATEWAY_MAX_MODEL_LEN": "2048",
-        "SPEECH_GATEWAY_GPU_MEMORY_UTILIZATION": str(TINY_KV_SHARE),
-    }
-    server = start_server(tmp_path_factory.mktemp(family), env)
-    try:
-        wait_ready(server)
-        model = load_model(checkpoints[family])
-        assert isinstance(model, AudioChatFamily)
-        yield family, checkpoints[family], model, server
-    finally:
-        stop_server(server)
-    assert_no_unhandled_errors(server)
+@pytest.fixture
+def family_server(family_gateway: FamilyGateway) -> FamilyServer:
+    model = family_gateway.model
+    assert isinstance(model, AudioChatFamily)
+    return family_gateway.family, family_gateway.checkpoint, model, family_gateway.server
 
 
-def client_of(server: Server) -> OpenAI:
+def client_of(server: InProcessServer) -> OpenAI:
     return OpenAI(api_key="unused", base_url=f"{server.base_url}/v1", timeout=600, max_retries=0)
 
 

@@ -9,7 +9,6 @@ short clip, a translation and a 70 s file read in three pieces.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -18,17 +17,15 @@ import pytest
 from openai import OpenAI
 
 from app.audio.decode import split_windows
-from app.scheduling.engine import VllmEngine
 from models.audio_chat import MAX_NEW_TOKENS
 from models.gemma3n import Gemma3nModel
 from models.interface import DecodeOptions
 from models.registry import load_model
-from tests.e2e.conftest import Server, assert_no_unhandled_errors, start_server, stop_server, wait_ready
-from tests.families.conftest import MAX_TOKENS, TINY_KV_SHARE, engine_settings, run_ours
+from tests.families.conftest import MAX_TOKENS, FamilyGateway, run_ours
+from tests.families.inprocess import InProcessServer
 from tests.families.reference import GreedyResult
 from tests.families.reference_gemma3n import expected_prompt, hf_greedy, hf_prompt_ids
 from tests.families.test_parity import assert_greedy_close
-from tests.families.tiny_gemma3n import build_gemma3n
 from tests.speech import SENTENCES, compose, speak, write_wav
 
 pytestmark = pytest.mark.e2e
@@ -38,8 +35,8 @@ WITH_CONTEXT = DecodeOptions(language="en", prompt="Meeting notes", keywords=("v
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_gemma3n(tmp_path_factory.mktemp("tiny-gemma3n"), seed=0)
+def checkpoint(gemma3n_checkpoint: Path) -> Path:
+    return gemma3n_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -79,18 +76,24 @@ def test_prompt_is_the_one_vllms_transcription_endpoint_sends(model: Gemma3nMode
     assert model.get_speech_to_text_config("transcribe").max_audio_clip_s == 30.0
 
 
-@pytest.fixture(scope="module")
-async def engine(checkpoint: Path, model: Gemma3nModel) -> AsyncIterator[VllmEngine]:
-    started = VllmEngine.start(engine_settings(), checkpoint, model.engine_args())
-    try:
-        yield started
-    finally:
-        started.shutdown()
+@pytest.fixture
+def engine(family_gateway: FamilyGateway) -> FamilyGateway:
+    return family_gateway
 
 
+# The engine is the one the Gemma 3n server runs (tests/families/conftest.py, `family_gateway`).
+ON_THE_SERVER = pytest.mark.parametrize("family_gateway", ["gemma3n"], indirect=True)
+
+
+@ON_THE_SERVER
 @pytest.mark.parametrize("seconds", [3, 30])
 async def test_prompt_ids_and_greedy_tokens_equal_transformers(
-    checkpoint: Path, model: Gemma3nModel, engine: VllmEngine, seconds: int, clip_3s: np.ndarray, clip_30s: np.ndarray
+    checkpoint: Path,
+    model: Gemma3nModel,
+    engine: FamilyGateway,
+    seconds: int,
+    clip_3s: np.ndarray,
+    clip_30s: np.ndarray,
 ) -> None:
     audio = clip_3s if seconds == 3 else clip_30s
     for options in (DecodeOptions(), WITH_CONTEXT):
@@ -106,28 +109,12 @@ async def test_prompt_ids_and_greedy_tokens_equal_transformers(
 
 
 # -- the real server ----------------------------------------------------------------------------
-GemmaServer = tuple[Path, Gemma3nModel, Server]
+GemmaServer = tuple[Path, Gemma3nModel, InProcessServer]
 
 
-@pytest.fixture(scope="module")
-def gemma_server(
-    checkpoint: Path, model: Gemma3nModel, engine: VllmEngine, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[GemmaServer]:
-    engine.shutdown()  # one engine at a time: the in-process one has done its work
-    env = {
-        "SPEECH_GATEWAY_MODEL": str(checkpoint),
-        "SPEECH_GATEWAY_SERVED_MODEL_NAME": "gemma3n",
-        "SPEECH_GATEWAY_DTYPE": "float32",  # as transformers runs the reference
-        "SPEECH_GATEWAY_MAX_MODEL_LEN": "2048",
-        "SPEECH_GATEWAY_GPU_MEMORY_UTILIZATION": str(TINY_KV_SHARE),
-    }
-    server = start_server(tmp_path_factory.mktemp("gemma3n-server"), env)
-    try:
-        wait_ready(server)
-        yield checkpoint, model, server
-    finally:
-        stop_server(server)
-    assert_no_unhandled_errors(server)
+@pytest.fixture
+def gemma_server(checkpoint: Path, model: Gemma3nModel, family_gateway: FamilyGateway) -> GemmaServer:
+    return checkpoint, model, family_gateway.server
 
 
 def served_samples(path: Path) -> np.ndarray:
@@ -142,6 +129,7 @@ def reference(checkpoint: Path, model: Gemma3nModel, audio: np.ndarray, options:
     return hf_greedy(checkpoint, audio, reference_prompt(model, options), max_new_tokens=MAX_NEW_TOKENS)
 
 
+@ON_THE_SERVER
 def test_served_transcription_equals_transformers(gemma_server: GemmaServer, tmp_path: Path) -> None:
     checkpoint, model, server = gemma_server
     path = write_wav(tmp_path / "short.wav", speak(SENTENCES[1]))
@@ -167,6 +155,7 @@ def test_served_transcription_equals_transformers(gemma_server: GemmaServer, tmp
     assert translated == reference(checkpoint, model, audio, DecodeOptions(task="translate")).text.strip()
 
 
+@ON_THE_SERVER
 def test_long_audio_is_read_in_30_s_pieces_each_equal_to_transformers(
     gemma_server: GemmaServer, tmp_path: Path
 ) -> None:

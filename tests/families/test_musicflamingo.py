@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +17,10 @@ import numpy as np
 import pytest
 import torch
 
-from app.scheduling.engine import VllmEngine
 from models.audio_chat import AudioChatFamily
 from models.interface import DecodeOptions
 from models.musicflamingo import MusicFlamingoModel
-from models.registry import load_model
-from tests.families.conftest import MAX_TOKENS, engine_settings, run_ours
+from tests.families.conftest import MAX_TOKENS, FamilyGateway, run_ours
 from tests.families.reference import hf_greedy, hf_prompt_ids, load_processor
 from tests.families.reference import load_model as load_hf_model
 from tests.families.test_parity import assert_greedy_close
@@ -91,20 +88,18 @@ def test_audio_features_equal_transformers(musicflamingo_checkpoint: Path, clips
     torch.testing.assert_close(ours, theirs)
 
 
-@pytest.fixture(scope="module")
-async def engine(musicflamingo_checkpoint: Path) -> AsyncIterator[tuple[AudioChatFamily, VllmEngine]]:
-    model = load_model(musicflamingo_checkpoint)
+@pytest.fixture
+def engine(family_gateway: FamilyGateway) -> tuple[AudioChatFamily, FamilyGateway]:
+    model = family_gateway.model
     assert isinstance(model, MusicFlamingoModel)
-    engine = VllmEngine.start(engine_settings(), musicflamingo_checkpoint, model.engine_args())
-    try:
-        yield model, engine
-    finally:
-        engine.shutdown()
+    return model, family_gateway
 
 
+# The engine is the one the MusicFlamingo server runs (tests/families/conftest.py, `family_gateway`).
+@pytest.mark.parametrize("family_gateway", [FAMILY], indirect=True)
 @pytest.mark.parametrize("seconds", [3, 45])
 async def test_prompt_ids_and_greedy_tokens_equal_transformers(
-    engine: tuple[AudioChatFamily, VllmEngine],
+    engine: tuple[AudioChatFamily, FamilyGateway],
     musicflamingo_checkpoint: Path,
     clips: dict[int, np.ndarray],
     seconds: int,

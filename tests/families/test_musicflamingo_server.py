@@ -5,7 +5,6 @@ The weights are random, so the expected text is what transformers generates for 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -17,34 +16,22 @@ from models.audio_chat import MAX_NEW_TOKENS
 from models.interface import DecodeOptions
 from models.musicflamingo import MusicFlamingoModel
 from models.registry import load_model
-from tests.e2e.conftest import Server, assert_no_unhandled_errors, start_server, stop_server, wait_ready
-from tests.families.conftest import TINY_KV_SHARE
+from tests.families.conftest import FamilyGateway
+from tests.families.inprocess import InProcessServer
 from tests.families.reference import hf_greedy, hf_prompt_ids
 from tests.families.test_family_server import as_served
 from tests.families.tiny_musicflamingo import FAMILY, melody
 from tests.speech import write_wav
 
-pytestmark = pytest.mark.e2e
+# The real app on a real socket, served in this process; its engine also runs MusicFlamingo's parity tests.
+pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("family_gateway", [FAMILY], indirect=True)]
 
 DESCRIBE = "Describe this track: genre, tempo, key and instruments."
 
 
-@pytest.fixture(scope="module")
-def mf_server(musicflamingo_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    env = {
-        "SPEECH_GATEWAY_MODEL": str(musicflamingo_checkpoint),
-        "SPEECH_GATEWAY_SERVED_MODEL_NAME": FAMILY,
-        "SPEECH_GATEWAY_DTYPE": "float32",  # as transformers runs the reference
-        "SPEECH_GATEWAY_MAX_MODEL_LEN": "2048",
-        "SPEECH_GATEWAY_GPU_MEMORY_UTILIZATION": str(TINY_KV_SHARE),
-    }
-    server = start_server(tmp_path_factory.mktemp(FAMILY), env)
-    try:
-        wait_ready(server)
-        yield server
-    finally:
-        stop_server(server)
-    assert_no_unhandled_errors(server)
+@pytest.fixture
+def mf_server(family_gateway: FamilyGateway) -> InProcessServer:
+    return family_gateway.server
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +50,7 @@ def expected(checkpoint: Path, audio: np.ndarray, options: DecodeOptions) -> tup
 
 
 def test_served_lyrics_and_description_equal_transformers(
-    mf_server: Server, musicflamingo_checkpoint: Path, tune_wavs: dict[int, Path]
+    mf_server: InProcessServer, musicflamingo_checkpoint: Path, tune_wavs: dict[int, Path]
 ) -> None:
     client = OpenAI(api_key="unused", base_url=f"{mf_server.base_url}/v1", timeout=600, max_retries=0)
     # No prompt: the default lyrics instruction, 3 s.

@@ -8,34 +8,25 @@ run in float32: parity needs the same arithmetic, whatever `auto` would pick for
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from app.scheduling.engine import VllmEngine
 from models.audio_chat import AudioChatFamily
 from models.interface import DecodeOptions
-from models.registry import load_model
-from tests.families.conftest import FAMILIES, MAX_TOKENS, engine_settings, run_ours
+from tests.families.conftest import FAMILIES, MAX_TOKENS, FamilyGateway, run_ours
 from tests.families.reference import hf_greedy, hf_prompt_ids
 
-pytestmark = pytest.mark.e2e
+# Each family's engine is the one its server runs (tests/families/conftest.py, `family_gateway`).
+pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("family_gateway", FAMILIES, indirect=True)]
 
 
-@pytest.fixture(scope="module", params=FAMILIES)
-async def served(
-    request: pytest.FixtureRequest, checkpoints: dict[str, Path]
-) -> AsyncIterator[tuple[str, Path, AudioChatFamily, VllmEngine]]:
-    family = request.param
-    model = load_model(checkpoints[family])
+@pytest.fixture
+def served(family_gateway: FamilyGateway) -> tuple[str, Path, AudioChatFamily, FamilyGateway]:
+    model = family_gateway.model
     assert isinstance(model, AudioChatFamily)
-    engine = VllmEngine.start(engine_settings(), checkpoints[family], model.engine_args())
-    try:
-        yield family, checkpoints[family], model, engine
-    finally:
-        engine.shutdown()
+    return family_gateway.family, family_gateway.checkpoint, model, family_gateway
 
 
 def hf_side_inputs(family: str, model: AudioChatFamily, options: DecodeOptions) -> dict[str, object]:
@@ -58,7 +49,7 @@ def assert_greedy_close(ours: list[int], theirs: list[int], their_top: list[dict
 
 @pytest.mark.parametrize("seconds", [3, 30])
 async def test_prompt_ids_and_greedy_tokens_equal_transformers(
-    served: tuple[str, Path, AudioChatFamily, VllmEngine], seconds: int, clip_3s: np.ndarray, clip_30s: np.ndarray
+    served: tuple[str, Path, AudioChatFamily, FamilyGateway], seconds: int, clip_3s: np.ndarray, clip_30s: np.ndarray
 ) -> None:
     family, checkpoint, model, engine = served
     audio = clip_3s if seconds == 3 else clip_30s

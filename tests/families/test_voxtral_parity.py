@@ -9,38 +9,31 @@ equal transformers' `generate` in float32, and our cleanup of them equals the pr
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from app.scheduling.engine import VllmEngine
 from models.interface import DecodeOptions
-from models.registry import load_model
 from models.voxtral import VoxtralModel
-from tests.families.conftest import MAX_TOKENS, engine_settings, run_ours
+from tests.families.conftest import MAX_TOKENS, FamilyGateway, run_ours
 from tests.families.test_parity import assert_greedy_close
 from tests.families.voxtral_reference import hf_greedy, hf_prompt_ids
 
-pytestmark = pytest.mark.e2e
+# The engine is the one the Voxtral server runs (tests/families/conftest.py, `family_gateway`).
+pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("family_gateway", ["voxtral"], indirect=True)]
 
 
-@pytest.fixture(scope="module")
-async def served(voxtral_checkpoint: Path) -> AsyncIterator[tuple[VoxtralModel, VllmEngine]]:
-    mistral = voxtral_checkpoint / "mistral"
-    model = load_model(mistral)
+@pytest.fixture
+def served(family_gateway: FamilyGateway) -> tuple[VoxtralModel, FamilyGateway]:
+    model = family_gateway.model
     assert isinstance(model, VoxtralModel)
-    engine = VllmEngine.start(engine_settings(), mistral, model.engine_args())
-    try:
-        yield model, engine
-    finally:
-        engine.shutdown()
+    return model, family_gateway
 
 
 @pytest.mark.parametrize("seconds", [3, 30])
 async def test_prompt_ids_and_greedy_tokens_equal_transformers(
-    served: tuple[VoxtralModel, VllmEngine],
+    served: tuple[VoxtralModel, FamilyGateway],
     voxtral_checkpoint: Path,
     seconds: int,
     clip_3s: np.ndarray,

@@ -7,7 +7,6 @@ the same weights: the text, each token's logprob, the token usage, the pieces of
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -17,41 +16,27 @@ import pytest
 
 from app.audio.decode import split_windows
 from models.audio_chat import MAX_NEW_TOKENS
-from models.registry import load_model
 from models.voxtral import VoxtralModel
-from tests.e2e.conftest import Server, assert_no_unhandled_errors, start_server, stop_server, wait_ready
 from tests.e2e.test_bad_input import leaks
-from tests.families.conftest import TINY_KV_SHARE
+from tests.families.conftest import FamilyGateway
+from tests.families.inprocess import InProcessServer
 from tests.families.reference import GreedyResult
 from tests.families.test_family_server import as_served, client_of
 from tests.families.voxtral_reference import hf_greedy, hf_prompt_ids
 from tests.speech import SENTENCES, compose, speak, write_wav
 
-pytestmark = pytest.mark.e2e
+# The real app on a real socket, served in this process; its engine also runs Voxtral's parity tests.
+pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("family_gateway", ["voxtral"], indirect=True)]
 
 RATE = 16_000
 NAME = "voxtral"
 
 
-@pytest.fixture(scope="module")
-def served(voxtral_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[VoxtralModel, Server]]:
-    mistral = voxtral_checkpoint / "mistral"
-    env = {
-        "SPEECH_GATEWAY_MODEL": str(mistral),
-        "SPEECH_GATEWAY_SERVED_MODEL_NAME": NAME,
-        "SPEECH_GATEWAY_DTYPE": "float32",  # as transformers runs the reference
-        "SPEECH_GATEWAY_MAX_MODEL_LEN": "2048",
-        "SPEECH_GATEWAY_GPU_MEMORY_UTILIZATION": str(TINY_KV_SHARE),
-    }
-    server = start_server(tmp_path_factory.mktemp(NAME), env)
-    try:
-        wait_ready(server)
-        model = load_model(mistral)
-        assert isinstance(model, VoxtralModel)
-        yield model, server
-    finally:
-        stop_server(server)
-    assert_no_unhandled_errors(server)
+@pytest.fixture
+def served(family_gateway: FamilyGateway) -> tuple[VoxtralModel, InProcessServer]:
+    model = family_gateway.model
+    assert isinstance(model, VoxtralModel)
+    return model, family_gateway.server
 
 
 def reference(checkpoint: Path, audio: np.ndarray, language: str | None = None) -> GreedyResult:
@@ -70,7 +55,7 @@ def long_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_transcription_equals_transformers_with_logprobs_and_token_usage(
-    served: tuple[VoxtralModel, Server], voxtral_checkpoint: Path, short_wav: Path
+    served: tuple[VoxtralModel, InProcessServer], voxtral_checkpoint: Path, short_wav: Path
 ) -> None:
     model, server = served
     audio = as_served(short_wav)
@@ -104,7 +89,7 @@ def test_transcription_equals_transformers_with_logprobs_and_token_usage(
 
 
 def test_stream_sends_tokens_as_they_come_and_bills_the_same(
-    served: tuple[VoxtralModel, Server], voxtral_checkpoint: Path, short_wav: Path
+    served: tuple[VoxtralModel, InProcessServer], voxtral_checkpoint: Path, short_wav: Path
 ) -> None:
     _, server = served
     client = client_of(server)
@@ -123,7 +108,7 @@ def test_stream_sends_tokens_as_they_come_and_bills_the_same(
 
 
 def test_long_audio_is_read_in_30s_pieces_with_their_real_times(
-    served: tuple[VoxtralModel, Server], voxtral_checkpoint: Path, long_wav: Path
+    served: tuple[VoxtralModel, InProcessServer], voxtral_checkpoint: Path, long_wav: Path
 ) -> None:
     model, server = served
     audio = as_served(long_wav)
@@ -147,7 +132,9 @@ def test_long_audio_is_read_in_30s_pieces_with_their_real_times(
     assert verbose.text == " ".join(t for t in expected if t)
 
 
-def test_what_voxtral_cannot_do_is_a_400_naming_the_field(served: tuple[VoxtralModel, Server], short_wav: Path) -> None:
+def test_what_voxtral_cannot_do_is_a_400_naming_the_field(
+    served: tuple[VoxtralModel, InProcessServer], short_wav: Path
+) -> None:
     _, server = served
     with pytest.raises(openai.BadRequestError) as caught, short_wav.open("rb") as f:
         client_of(server).audio.translations.create(model=NAME, file=f)
