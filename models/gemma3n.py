@@ -38,14 +38,6 @@ class Gemma3nModel(AudioChatFamily):
             return "Translate this audio" + (f" from {language}" if language else "") + " into English"
         return "Transcribe this audio" + (f" into {language}" if language else "")
 
-    def context_lines(self, options: DecodeOptions) -> list[str]:
-        lines = []
-        if options.prompt and options.prompt.strip():
-            lines.append(f"Context: {options.prompt.strip()}")
-        if options.keywords:
-            lines.append(f"These words may occur: {', '.join(options.keywords)}.")
-        return lines
-
     def prompt_text(self, options: DecodeOptions) -> str:
         # Written out rather than rendered: the checkpoint's template trims the space before the audio
         # that vLLM's transcription prompt has.
