@@ -120,7 +120,9 @@ def family_gateway(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
     """
     family = request.param
     checkpoint = served_checkpoint(request, family)
-    settings = engine_settings(model=str(checkpoint), served_model_name=family)
+    # gateway_threads=0: the server shares this process with transformers' reference, whose torch threads the
+    # product's default (1, set process-wide once the engine started) would cut to one for the rest of the session.
+    settings = engine_settings(model=str(checkpoint), served_model_name=family, gateway_threads=0)
     running = inprocess.start(settings, tmp_path_factory.mktemp(f"{family}-server"))
     try:
         yield FamilyGateway(family, checkpoint, running)
