@@ -1,0 +1,1 @@
+"""Who spoke when: speaker models (segmentation, embeddings, clustering) behind one small contract."""
