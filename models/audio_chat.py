@@ -13,9 +13,11 @@ import math
 from collections.abc import Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
+from models.alignment import TextAligner
 from models.checkpoint import feature_extractor_config, read_json
 from models.interface import (
     DecodeOptions,
@@ -35,6 +37,7 @@ from models.interface import (
     UsageKind,
 )
 from models.languages import LANGUAGES, normalise_language, shown
+from models.sentences import sentence_segments
 from models.signal import is_silent, quiet_noise
 
 # Tokens one piece may produce: 30 s of fast speech is about 120 tokens.
@@ -75,6 +78,8 @@ class AudioChatFamily:
     # What the instruction asks to be read, and the verb that agrees with it ("..., which is in French,").
     heard: ClassVar[str] = "the input speech"
     heard_is: ClassVar[str] = "is"
+    # Precision of the word aligner's own PyTorch work (the engine's, set by `from_pretrained`).
+    aligner_dtype: str = "auto"
 
     def __init__(
         self, tokenizer: Any, chat_template: str, sample_rate: int = 16_000, repetition_penalty: float = 1.0
@@ -93,7 +98,14 @@ class AudioChatFamily:
         tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
         sample_rate = int(feature_extractor_config(model_dir).get("sampling_rate", 16_000))
         penalty = float(read_json(model_dir / "generation_config.json").get("repetition_penalty") or 1.0)
-        return cls(tokenizer, _read_template(model_dir, tokenizer), sample_rate, penalty)
+        model = cls(tokenizer, _read_template(model_dir, tokenizer), sample_rate, penalty)
+        model.aligner_dtype = dtype
+        return model
+
+    @cached_property
+    def text_aligner(self) -> TextAligner:
+        """Times the words of an answer (the embedded Whisper's alignment heads), loaded on first use."""
+        return TextAligner(self.aligner_dtype)
 
     # -- what the family says about itself -------------------------------------------------
     def conversation(self, options: DecodeOptions) -> list[dict[str, Any]]:
@@ -173,12 +185,7 @@ class AudioChatFamily:
                 code="translation_not_supported",
             )
         if options.word_timestamps:
-            raise ModelInputError(
-                "this model cannot time single words; use timestamp_granularities[]=segment "
-                "(one segment per piece of audio, with its real times)",
-                param="timestamp_granularities",
-                code="unsupported_granularity",
-            )
+            self.text_aligner.check(options.language, param="timestamp_granularities")
         if options.candidate_languages:
             raise ModelInputError(
                 "this model does not pick among candidate languages; name the language with `language`",
@@ -231,7 +238,27 @@ class AudioChatFamily:
             result = await calls.generate(request, "chat")
         else:
             result = await self._stream(request, calls, emit, options.want_logprobs)
-        return self.reading(result, piece, options)
+        reading = self.reading(result, piece, options)
+        if (options.word_timestamps or options.segment_timestamps) and reading.segments:
+            return await self.timed(reading, piece, options)
+        return reading
+
+    async def timed(self, reading: Reading, piece: Piece, options: DecodeOptions) -> Reading:
+        """The piece's segment as sentences, timed by aligning its text to the audio (words when asked).
+
+        A piece the aligner cannot take (longer than Whisper's window, or in a language it does not
+        know, named by the answer only) keeps its one segment.
+        """
+        language = options.language or reading.language
+        segment = reading.segments[0]
+        if not self.text_aligner.can_align(piece.samples, piece.sample_rate, language):
+            return reading
+        words = await self.text_aligner.words(piece.samples, piece.sample_rate, segment.text, language)
+        moved = [
+            replace(w, start=round(w.start + piece.offset_s, 3), end=round(w.end + piece.offset_s, 3)) for w in words
+        ]
+        segments = sentence_segments(segment, moved, self.decode, options.word_timestamps)
+        return replace(reading, segments=segments)
 
     async def _stream(
         self, request: GenerationRequest, calls: EngineCalls, emit: Emit, logprobs: bool

@@ -66,6 +66,9 @@ class DecodeOptions:
     candidate_languages: tuple[str, ...] = ()
     want_logprobs: bool = False
     word_timestamps: bool = False
+    # The client reads segment times (verbose_json, srt, vtt): a family that must align its text to
+    # time sentences (the audio LLMs) spends that work only then.
+    segment_timestamps: bool = False
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,10 @@ class Aligner:
         self._queue: list[Job] = []
         self._runner: asyncio.Task[None] | None = None
 
+    async def load(self) -> None:
+        """Load the model now (in the worker thread), so that its files may go once this returns."""
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._load)
+
     async def token_starts(
         self, samples: np.ndarray, prefix: Sequence[int], text: Sequence[int], eot: int
     ) -> np.ndarray:

@@ -75,7 +75,7 @@ class Car:
 
 def decoding_key(options: DecodeOptions) -> DecodeOptions:
     """What must be equal for two pieces to be decoded in one window (words are timed per rider)."""
-    return replace(options, word_timestamps=False)
+    return replace(options, word_timestamps=False, segment_timestamps=False)
 
 
 class WindowSharing:

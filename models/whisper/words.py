@@ -90,7 +90,7 @@ def time_words(words: list[str], groups: list[list[int]], token_starts: np.ndarr
     ]
 
 
-def snap_to_sound(timed: list[Timed], samples: np.ndarray, rate: int) -> None:
+def snap_to_sound(timed: list[Timed], samples: np.ndarray, rate: int, join_s: float = 0.0) -> None:
     """Each word shrinks to the loudest stretch of sound inside its span.
 
     Attention cannot tell a pause from the word after it: the warping path gives the pause to
@@ -98,20 +98,25 @@ def snap_to_sound(timed: list[Timed], samples: np.ndarray, rate: int) -> None:
     average for words 0.15-0.6 s apart), and its span may begin with the last sound of the
     word before. Stretches are sound broken by no pause of `MIN_PAUSE_S` or more (a stop
     consonant is shorter). Only a word's own span is looked at, so a word never moves onto
-    another's sound; a span without sound is left as it is.
+    another's sound; a span without sound is left as it is. With `join_s`, the stretch also takes
+    in its neighbours across a silence shorter than that, unless they touch the span's edge (then
+    they are likely the sound of the word beside): recorded words break inside at a stop closure.
     """
     rms = frame_rms(samples)
     loud = rms > loudness_threshold(rms, WORD_SOUND_MARGIN_DB)
     per_second = rate / HOP
     for t in timed:
         first = int(t.start * per_second)
-        stretch = _loudest_stretch(loud[first : int(np.ceil(t.end * per_second))], rms[first:], per_second)
+        span = loud[first : int(np.ceil(t.end * per_second))]
+        stretch = _loudest_stretch(span, rms[first:], per_second, join_s * per_second)
         if stretch is not None:
             t.start = max(t.start, (first + stretch[0]) / per_second)
             t.end = max(t.start, min(t.end, (first + stretch[1]) / per_second))
 
 
-def _loudest_stretch(loud: np.ndarray, rms: np.ndarray, per_second: float) -> tuple[int, int] | None:
+def _loudest_stretch(
+    loud: np.ndarray, rms: np.ndarray, per_second: float, join_frames: float = 0.0
+) -> tuple[int, int] | None:
     """Frames [start, end) of the stretch of sound with the most energy, or None."""
     frames = np.flatnonzero(loud)
     if not len(frames):
@@ -120,8 +125,12 @@ def _loudest_stretch(loud: np.ndarray, rms: np.ndarray, per_second: float) -> tu
     starts = frames[np.concatenate([[0], breaks + 1])]
     ends = frames[np.concatenate([breaks, [len(frames) - 1]])] + 1
     energy = [float(rms[s:e].sum()) for s, e in zip(starts, ends, strict=True)]
-    best = int(np.argmax(energy))
-    return int(starts[best]), int(ends[best])
+    first = last = int(np.argmax(energy))
+    while first > 0 and starts[first] - ends[first - 1] < join_frames and starts[first - 1] > 0:
+        first -= 1
+    while last < len(ends) - 1 and starts[last + 1] - ends[last] < join_frames and ends[last + 1] < len(loud):
+        last += 1
+    return int(starts[first]), int(ends[last])
 
 
 def merge_punctuation(timed: list[Timed]) -> None:

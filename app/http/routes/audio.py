@@ -25,6 +25,9 @@ from app.state import Gateway, Runtime, Served, get_gateway, served_of
 from models import stages
 from models.interface import DecodeOptions, Task
 
+# Formats that show segment times: a family that times its sentences by alignment does it only for these.
+TIMED_FORMATS = frozenset({"verbose_json", "srt", "vtt"})
+
 router = APIRouter(prefix="/v1/audio", tags=["audio"])
 
 # Shown in the OpenAPI document: the body is multipart, parsed by app.http.upload.
@@ -126,6 +129,7 @@ def _options(params: TranscriptionParams) -> DecodeOptions:
         want_logprobs=params.include_logprobs,
         # A stream carries text only: timing its words would be wasted work.
         word_timestamps="word" in params.timestamp_granularities and not params.stream,
+        segment_timestamps=params.response_format in TIMED_FORMATS and not params.stream,
     )
 
 
