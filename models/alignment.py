@@ -31,6 +31,9 @@ from models.whisper.words import WORD_SOUND_MARGIN_DB, merge_punctuation, snap_t
 # Whisper's window: a longer piece cannot be aligned in one pass.
 WINDOW_S = 30.0
 SAMPLE_RATE = 16_000
+# Whisper's decoder positions (`max_target_positions` of every Whisper): a prompt and text that do not
+# fit cannot be aligned. 30 s of speech is about 150 tokens; an answer far longer is not the speech's.
+MAX_POSITIONS = 448
 # Silence shorter than this may lie inside one word (see `snap_to_sound`): recorded words break at a
 # stop closure ("yes-terday" 0.12 s, "six-teen" 0.10 s in Asterisk's prompts), espeak's words do not.
 WORD_BREAK_S = 0.2
@@ -80,14 +83,15 @@ class TextAligner:
         )
 
     async def words(self, samples: np.ndarray, rate: int, text: str, language: str | None) -> list[Word]:
-        """The words of `text` with their times in seconds of `samples` (each word keeps its leading space)."""
+        """The words of `text` with their times in seconds of `samples` (each word keeps its leading space);
+        none where the text does not fit Whisper's decoder."""
         vocab = self.vocab
-        tokens = self.tokenizer.encode(" " + text.strip(), add_special_tokens=False).ids
-        if not tokens:
-            return []
+        tokens = self.tokenizer.encode(" " + text.strip(), add_special_tokens=False).ids if text.strip() else []
         # The text's own language token; an unnamed language reads as English (the text tokens carry the timing).
         prefix = [vocab.sot, vocab.languages.get(language or "en", vocab.languages["en"])]
         prefix += [t for t in (vocab.transcribe, vocab.no_timestamps) if t is not None]
+        if not tokens or len(prefix) + len(tokens) + 1 > MAX_POSITIONS:
+            return []
         aligner = await self._loaded()
         starts = await aligner.token_starts(samples, prefix, tokens, vocab.eot)
         words, groups = split_words([*tokens, vocab.eot], self._decode, vocab.eot, language)

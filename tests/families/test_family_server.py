@@ -23,6 +23,7 @@ from tests.e2e.test_bad_input import bad_cases, leaks, send, wav
 from tests.e2e.test_load_and_cancel import engine_requests
 from tests.families.conftest import FAMILIES, FamilyGateway
 from tests.families.inprocess import InProcessServer
+from tests.families.pieces import piece_texts
 from tests.families.reference import GreedyResult, hf_greedy, hf_prompt_ids
 from tests.speech import SENTENCES, compose, speak, write_wav
 
@@ -160,20 +161,21 @@ def test_long_audio_is_read_in_pieces_with_their_real_times(family_server: Famil
             model=family, file=f, response_format="verbose_json", timestamp_granularities=["segment"]
         )
     expected = [reference(family, checkpoint, model, audio[a:b], DecodeOptions())[0].text.strip() for a, b in bounds]
+    # Each piece's answer, as sentences timed inside it (models/alignment.py).
     segments = verbose.segments or []
-    times = [(s.start, s.end) for s in segments]
-    assert np.allclose(times, [(a / RATE, b / RATE) for a, b in bounds], atol=0.011)
-    assert [s.text.strip() for s in segments] == expected
+    assert piece_texts(segments, bounds) == expected
     assert verbose.text == " ".join(t for t in expected if t)
     with long_wav.open("rb") as f:
         srt = client_of(server).audio.transcriptions.create(model=family, file=f, response_format="srt")
-    assert str(srt).count(" --> ") == 3
+    assert str(srt).count(" --> ") == len(segments)
 
 
 def test_what_the_family_cannot_do_is_a_400_naming_the_field(family_server: FamilyServer, short_wav: Path) -> None:
-    family, _, _, server = family_server
+    family, _, model, server = family_server
+    # Cantonese: Whisper base, which times the words, does not know it (a family without it refuses the language).
+    words_in = "timestamp_granularities" if "yue" in model.supported_languages else "language"
     asks = [
-        ({"response_format": "verbose_json", "timestamp_granularities[]": "word"}, "timestamp_granularities"),
+        ({"response_format": "verbose_json", "timestamp_granularities[]": "word", "language": "yue"}, words_in),
         ({"languages[]": ["en", "de"]}, "languages"),
         ({"language": "x" * 5000}, "language"),
     ]
