@@ -10,7 +10,8 @@ PIP := $(PY) -m pip
 ENGINE ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo gpu || echo cpu)
 SYSTEM_PACKAGES := ffmpeg espeak-ng sox libsndfile1
 # Only for the tests: the browser the page's tests drive (Debian's, not one Playwright downloads).
-TEST_SYSTEM_PACKAGES := chromium
+# Real recorded words for the audio-LLM word-time test (Asterisk's English prompts, GSM: 2.4 MB download).
+TEST_SYSTEM_PACKAGES := chromium asterisk-core-sounds-en-gsm
 # Only for `make bench`: real recorded prompts with transcripts (cross-talk run: at least three languages).
 # Real recorded speech for the benchmarks: Asterisk's prompts in four languages, its wideband
 # English (G.722) and pocketsphinx's test recordings (the conversation set: bench/conversation.py).
@@ -40,15 +41,16 @@ system-packages:
 	  fi; \
 	fi
 
+ASTERISK_WORD := /usr/share/asterisk/sounds/en_US_f_Allison/digits/7
 test-system-packages:
-	@if [ ! -x /usr/bin/chromium ]; then \
+	@if [ ! -x /usr/bin/chromium ] || { [ ! -e $(ASTERISK_WORD).gsm ] && [ ! -e $(ASTERISK_WORD).wav ]; }; then \
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 	    echo "installing $(TEST_SYSTEM_PACKAGES) with apt-get"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_SYSTEM_PACKAGES) >/dev/null; \
 	  elif command -v apt-get >/dev/null && command -v sudo >/dev/null; then \
 	    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_SYSTEM_PACKAGES) >/dev/null; \
 	  else \
-	    echo "please install: $(TEST_SYSTEM_PACKAGES) (the page's browser tests are skipped without it)" >&2; \
+	    echo "please install: $(TEST_SYSTEM_PACKAGES) (the page's browser tests and the recorded-word test are skipped without them)" >&2; \
 	  fi; \
 	fi
 
