@@ -185,7 +185,8 @@ class AudioChatFamily:
                 code="translation_not_supported",
             )
         if options.word_timestamps:
-            self.text_aligner.check(options.language, param="timestamp_granularities")
+            # A language the model does not take is refused as such first (`language`).
+            self.text_aligner.check(self.validate_language(options.language), param="timestamp_granularities")
         if options.candidate_languages:
             raise ModelInputError(
                 "this model does not pick among candidate languages; name the language with `language`",

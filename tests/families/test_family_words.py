@@ -21,8 +21,10 @@ from tests.e2e.test_bad_input import leaks
 from tests.families.conftest import FamilyGateway
 from tests.speech import SENTENCES, compose, write_wav
 
-FAMILY = "qwen2_audio"
-pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("family_gateway", [FAMILY], indirect=True)]
+pytestmark = pytest.mark.e2e
+# Qwen2-Audio stands for the families of the chat-template base; Voxtral writes through mistral_common.
+ONE = pytest.mark.parametrize("family_gateway", ["qwen2_audio"], indirect=True)
+BOTH = pytest.mark.parametrize("family_gateway", ["qwen2_audio", "voxtral"], indirect=True)
 
 
 @pytest.fixture(scope="module")
@@ -32,13 +34,16 @@ def speech_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def transcribe(http: httpx.Client, path: Path, **fields: object) -> httpx.Response:
+    model = http.get("/v1/models").json()["data"][0]["id"]
     return http.post(
-        "/v1/audio/transcriptions", files={"file": ("a.wav", path.read_bytes())}, data={"model": FAMILY, **fields}
+        "/v1/audio/transcriptions", files={"file": ("a.wav", path.read_bytes())}, data={"model": model, **fields}
     )
 
 
+@BOTH
 def test_words_and_sentences_come_timed_inside_the_audio(family_gateway: FamilyGateway, speech_wav: Path) -> None:
     assert isinstance(family_gateway.model, AudioChatFamily)
+    print(f"\n{family_gateway.family}:", end=" ")
     with httpx.Client(base_url=family_gateway.server.base_url, timeout=600) as http:
         plain = transcribe(http, speech_wav).json()
         body = transcribe(
@@ -60,12 +65,14 @@ def test_words_and_sentences_come_timed_inside_the_audio(family_gateway: FamilyG
         assert (segment["start"], segment["end"]) == (mine[0]["start"], mine[-1]["end"])
         at += len(own)
     assert srt.count(" --> ") == len(segments)
+    print(f"{len(words)} words, {len(segments)} sentences:", [(s["start"], s["end"], s["text"]) for s in segments])
     # Each sentence ends with its full stop, or before a pause the aligner found.
     for before, after in itertools.pairwise(segments):
         assert before["text"].rstrip()[-1] in ".?!" or after["start"] - before["end"] >= 1.0
     assert np.all(np.diff([s["start"] for s in segments]) > 0)
 
 
+@ONE
 def test_words_in_a_language_whisper_does_not_know_are_a_400(family_gateway: FamilyGateway, speech_wav: Path) -> None:
     with httpx.Client(base_url=family_gateway.server.base_url, timeout=600) as http:
         asked = {"response_format": "verbose_json", "timestamp_granularities[]": "word", "language": "yue"}
@@ -78,3 +85,22 @@ def test_words_in_a_language_whisper_does_not_know_are_a_400(family_gateway: Fam
     assert segments.status_code == 200
     [(start, end)] = [(s["start"], s["end"]) for s in segments.json()["segments"]]
     assert start == 0.0 and abs(end - segments.json()["duration"]) <= 0.011
+
+
+def align_seconds(http: httpx.Client) -> float:
+    """Seconds requests so far spent waiting on word alignment (the server's metrics)."""
+    for line in http.get("/metrics").text.splitlines():
+        if line.startswith('speech_gateway_stage_seconds_sum{stage="align"}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+@ONE
+def test_only_formats_that_show_times_pay_for_the_alignment(family_gateway: FamilyGateway, speech_wav: Path) -> None:
+    with httpx.Client(base_url=family_gateway.server.base_url, timeout=600) as http:
+        before = align_seconds(http)
+        for response_format in ("json", "text"):
+            assert transcribe(http, speech_wav, response_format=response_format).status_code == 200
+        assert align_seconds(http) == before
+        assert transcribe(http, speech_wav, response_format="vtt").status_code == 200
+        assert align_seconds(http) > before
