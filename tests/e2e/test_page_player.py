@@ -319,6 +319,7 @@ def test_the_servers_own_speakers_are_shown(server: Server, page: Any, tmp_path:
     spoken = [s for s in answer["segments"] if s["text"].strip()]
     shown = _speaker_view(page)
     assert [s[0] for s in shown] == [s["speaker"] for s in answer["segments"]]
+    assert [s[0] for s in shown] == ["A", "B"], answer  # the two voices told apart: colours to compare
     colour = dict(shown)
     assert all(colour[who] == c for who, c in shown), shown  # the same colour for the same speaker
     assert len(set(colour.values())) == len(colour), shown  # and none shared
