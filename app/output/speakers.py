@@ -1,8 +1,8 @@
 """Who said what: a transcript's words given to the speaker turns a diarizer found. Pure functions.
 
-Timed words (Whisper) go to the speaker whose turns they overlap most; consecutive words of one
-speaker make a segment, broken where the model's segment ends or the speaker pauses. Models
-without word times read each speaker's stretch alone (`speaker_spans` cuts the recording so
+Timed words go to the speaker whose turns they overlap most; consecutive words of one speaker
+make a segment, broken where the model's segment ends or the speaker pauses. Families without
+word times read each speaker's stretch alone (`speaker_spans` cuts the recording so
 that every moment belongs to exactly one stretch: no word falls between two).
 """
 

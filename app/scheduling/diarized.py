@@ -1,6 +1,6 @@
 """A diarized transcription: the served model's text with the diarizer's turns, as speaker segments.
 
-The diarizer runs beside the engine. A family that times words (Whisper) reads the whole request
+The diarizer runs beside the engine. A family that times words reads the whole request
 as usual and each word goes to its speaker; any other family reads each speaker's stretch of the
 recording as a request of its own, and its segments carry that stretch's speaker. Either way
 segments come out in order as soon as they are known, then the transcript (text, usage).
@@ -56,7 +56,7 @@ def _times_words(transcriber: Transcriber, options: DecodeOptions) -> bool:
     try:
         transcriber.check(replace(options, word_timestamps=True))
     except ModelInputError:
-        return False  # a checkpoint that cannot time its words (Whisper without alignment heads)
+        return False  # a checkpoint of such a family that cannot time its words
     return True
 
 
