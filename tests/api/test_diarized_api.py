@@ -19,6 +19,7 @@ import pytest
 import soundfile as sf
 from openai import AsyncOpenAI
 
+from app.audio.vad import LoudnessVad
 from app.main import create_app
 from app.scheduling.pipeline import Transcriber
 from app.state import Runtime
@@ -107,7 +108,8 @@ async def _serve(family: TranscriptionModel, fake: FakeDiarizer | None, **settin
     engine = WordEngine()
 
     async def runtime(s: Any, metrics: Any) -> Runtime:
-        return Runtime(s, family, engine, Transcriber(family, engine), "fake-1")
+        # Tones stand in for speech: loudness, not a speech model, says where they are.
+        return Runtime(s, family, engine, Transcriber(family, engine, vad=LoudnessVad()), "fake-1")
 
     def load(name: str) -> FakeDiarizer:
         if fake is None:
@@ -182,6 +184,14 @@ async def test_without_word_times_each_speaker_stretch_is_read_alone(turns_api: 
     # Usage is the stretches' sum: 10 input tokens per piece read.
     assert result.usage is not None and result.usage.type == "tokens"
     assert result.usage.input_tokens == 10 * len(result.segments)
+
+
+@pytest.mark.parametrize("strategy", ["auto", {"type": "server_vad", "silence_duration_ms": 300}])
+async def test_chunking_strategy_as_the_sdk_sends_it_for_diarize_models(words_api: Served, strategy: Any) -> None:
+    # OpenAI requires it of its diarize model on long inputs; here it is optional and cuts as usual.
+    client, _ = words_api
+    result = await diarized(client, chunking_strategy=strategy)
+    assert runs([s.speaker for s in result.segments]) == ["A", "B", "A"]
 
 
 async def test_letters_follow_first_appearance_in_the_output() -> None:
