@@ -66,6 +66,9 @@ class DecodeOptions:
     candidate_languages: tuple[str, ...] = ()
     want_logprobs: bool = False
     word_timestamps: bool = False
+    # Segments with times are wanted (verbose_json, srt, vtt). False: the text alone (json,
+    # text), which a model may read more cheaply (Whisper: no timestamp tokens).
+    segment_times: bool = True
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,7 @@ async def diarize(
     known: Sequence[KnownSpeaker] = (),
 ) -> AsyncGenerator[Step, None]:
     """Speaker segments in order, labelled `A`, `B`, ... by first appearance (or by known name), then the transcript."""
+    options = replace(options, segment_times=True)  # segments are placed by their times
     turns = asyncio.create_task(speakers.turns(audio, known))
     labels = Labels(k.name for k in known)
     if _times_words(transcriber, options):

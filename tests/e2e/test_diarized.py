@@ -58,7 +58,10 @@ def test_two_voices_in_order_with_the_plain_transcript_words(
     client: OpenAI, conversation: tuple[Path, list[tuple[float, float, str]]]
 ) -> None:
     path, spans = conversation
-    plain = client.audio.transcriptions.create(model="whisper-1", file=path, language="en")
+    # The plain transcript read the same way (with times: `json` alone skips Whisper's timestamps).
+    plain = client.audio.transcriptions.create(
+        model="whisper-1", file=path, language="en", response_format="verbose_json"
+    )
     result = client.audio.transcriptions.create(
         model="whisper-1", file=path, language="en", response_format="diarized_json"
     )

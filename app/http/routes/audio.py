@@ -167,6 +167,10 @@ def _event_stream(events: AsyncIterator[str]) -> StreamingResponse:
     )
 
 
+# Formats whose answer holds no times.
+TEXT_ONLY_FORMATS = frozenset({"json", "text"})
+
+
 def _options(params: TranscriptionParams) -> DecodeOptions:
     return DecodeOptions(
         task=params.task,
@@ -178,6 +182,7 @@ def _options(params: TranscriptionParams) -> DecodeOptions:
         want_logprobs=params.include_logprobs,
         # A stream carries text only: timing its words would be wasted work.
         word_timestamps="word" in params.timestamp_granularities and not params.stream,
+        segment_times=params.response_format not in TEXT_ONLY_FORMATS,
     )
 
 
