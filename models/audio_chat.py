@@ -65,6 +65,7 @@ class AudioChatFamily:
 
     supports_transcription_only: ClassVar[bool] = False
     usage_kind: ClassVar[UsageKind] = "tokens"
+    supports_word_timestamps: ClassVar[bool] = False
     # The token the engine repeats once per audio position (counted for usage).
     audio_token: ClassVar[str]
     # Longest piece the model reads well; longer audio is cut at quiet points.

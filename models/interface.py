@@ -236,6 +236,9 @@ class TranscriptionModel(Protocol):
     # True for models that can only do speech-to-text (no free text generation).
     supports_transcription_only: ClassVar[bool]
     usage_kind: ClassVar[UsageKind]
+    # Its segments carry timed words when `DecodeOptions.word_timestamps` asks (speakers are then
+    # given word by word); else each speaker turn is read as its own piece.
+    supports_word_timestamps: ClassVar[bool]
 
     @classmethod
     def from_pretrained(cls, model_dir: Path, dtype: str = "auto") -> Self:

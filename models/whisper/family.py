@@ -64,6 +64,7 @@ class WhisperModel:
 
     supports_transcription_only: ClassVar[bool] = True
     usage_kind: ClassVar[UsageKind] = "duration"
+    supports_word_timestamps: ClassVar[bool] = True
 
     def __init__(self, tokenizer: Tokenizer, config: Mapping[str, Any], generation: Mapping[str, Any]):
         self.tokenizer = tokenizer
