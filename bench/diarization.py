@@ -4,7 +4,8 @@
 
 The set is bench/diarization_set.py's (needs the Debian packages asterisk-core-sounds-{en,es,fr,it}-wav
 and pocketsphinx-testdata). RTFx is audio seconds over the seconds `diarize` took (weights loaded).
-`--sweep` prints DER over clustering thresholds on the tuning files only (TUNING_FILES).
+`--sweep` prints DER over clustering thresholds on the tuning files only (TUNING_FILES). Torch runs on
+`--threads` threads (1, as in the gateway by default).
 """
 
 from __future__ import annotations
@@ -108,9 +109,12 @@ def main() -> None:
     parser.add_argument("--candidates", nargs="+", default=list(DIARIZERS), choices=list(DIARIZERS))
     parser.add_argument("--sweep", action="store_true")
     parser.add_argument("--json", type=Path)
+    # The gateway runs torch on one thread once its engine is up (GATEWAY_THREADS=1, its default).
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     import torch
 
+    torch.set_num_threads(args.threads)
     print(f"CPU: {cpu_model()}, {torch.get_num_threads()} torch threads; {len(FILES)} files")
     convs, references = build_set()
     results: dict[str, Any] = {}

@@ -25,8 +25,10 @@ GAPS_S = (0.3, 1.0)
 LANGUAGES = ("en", "es", "fr", "it")
 # pocketsphinx talkers: their recordings, and the one kept for the reference clip.
 LIBRIVOX = sorted((POCKETSPHINX / "librivox").glob("*.wav"))
-CARDS = sorted((POCKETSPHINX / "cards").glob("*.wav"))
-REFERENCE_FILES = {"librivox": LIBRIVOX[-1:], "cards": [POCKETSPHINX / "goforward.raw"]}
+# cards/004 is left out: by CAM++ it is another voice than 001-003 and 005 (and goforward.raw,
+# which bench/conversation.py counts as the cards talker's, matches numbers.raw, not cards/).
+CARDS = [POCKETSPHINX / f"cards/00{i}.wav" for i in (1, 2, 3)]
+REFERENCE_FILES = {"librivox": LIBRIVOX[-1:], "cards": [POCKETSPHINX / "cards/005.wav"]}
 # name, kind, talkers, turns, seed
 FILES = [
     ("2p-en-it", "two", ("en", "it"), 12, 1),
