@@ -76,12 +76,10 @@ class CampPlusEmbedder:
     def embed(self, audio: np.ndarray, spans: Sequence[tuple[float, float]]) -> np.ndarray:
         import torch
 
-        features = fbank(audio)
         pieces = []
-        for start, end in spans:
-            lo = min(int(np.ceil(start * RATE / HOP)), max(0, len(features) - 1))
-            hi = max(lo + 1, min(len(features), int((end * RATE - FRAME) // HOP) + 1))
-            piece = features[lo:hi]
+        for start, end in spans:  # each span's own frames: memory stays small on long audio
+            lo = max(0, min(round(start * RATE), len(audio) - FRAME))
+            piece = fbank(audio[lo : max(round(end * RATE), lo + FRAME)])
             pieces.append(piece - piece.mean(axis=0, keepdims=True))
         out = np.zeros((len(pieces), 192), np.float32)
         by_length: dict[int, list[int]] = {}

@@ -26,7 +26,7 @@ DIARIZERS: dict[str, Callable[[], Diarizer]] = {"campplus": _campplus, "ge2e": _
 
 
 class UnknownDiarizer(ValueError):
-    """A diarizer name that is not one of DIARIZERS (nor "off")."""
+    """A diarizer name that is not one of DIARIZERS, or "off" (there is then no diarizer to load)."""
 
 
 def load_diarizer(name: str) -> Diarizer:
@@ -35,6 +35,8 @@ def load_diarizer(name: str) -> Diarizer:
     "off" is not a diarizer: the caller checks for it (diarized_json is then refused) before calling this.
     """
     key = name.strip().lower()
+    if key == OFF:
+        raise UnknownDiarizer("diarization is off (SPEECH_GATEWAY_DIARIZER=off): there is no diarizer to load")
     if key not in DIARIZERS:
         known = ", ".join([*DIARIZERS, OFF])
         raise UnknownDiarizer(f"unknown diarizer {name!r}: one of {known}")

@@ -18,6 +18,7 @@ RATE = 16_000
 FRAME = 512  # 32 ms, silero-vad's frame at 16 kHz
 CONTEXT = 64  # samples of the frame before that each frame sees
 FRAME_S = FRAME / RATE
+CHUNK_FRAMES = 1 << 14  # 524 s of audio per model call
 
 
 class SpeechRegions:
@@ -43,19 +44,22 @@ class SpeechRegions:
             return self._model
 
     def probabilities(self, samples: np.ndarray) -> np.ndarray:
-        """P(speech) of each 32 ms frame: the encoder over all frames at once, the LSTM over the sequence."""
+        """P(speech) of each 32 ms frame: the encoder over a chunk's frames at once, the LSTM over the
+        sequence, its state carried from chunk to chunk (so memory stays bounded on long audio)."""
         import torch
 
         model = self._load()
         n = -(-len(samples) // FRAME)
-        padded = np.zeros(n * FRAME + CONTEXT, np.float32)
-        padded[CONTEXT : CONTEXT + len(samples)] = samples
-        index = np.arange(n)[:, None] * FRAME + np.arange(CONTEXT + FRAME)[None, :]
+        out = np.empty(n, np.float32)
+        state = None
         with torch.inference_mode():
-            features = model.encoder(model.stft(torch.from_numpy(padded[index]))).squeeze(-1)
-            states, _ = self._lstm(features.unsqueeze(1))
-            p = model.decoder.decoder(states.squeeze(1).unsqueeze(-1))
-        return np.asarray(p.squeeze(1).mean(dim=1).numpy(), dtype=np.float32)
+            for lo in range(0, n, CHUNK_FRAMES):
+                hi = min(n, lo + CHUNK_FRAMES)
+                features = model.encoder(model.stft(torch.from_numpy(_frames(samples, lo, hi)))).squeeze(-1)
+                states, state = self._lstm(features.unsqueeze(1), state)
+                p = model.decoder.decoder(states.squeeze(1).unsqueeze(-1))
+                out[lo:hi] = p.squeeze(1).mean(dim=1).numpy()
+        return out
 
     def __call__(self, samples: np.ndarray) -> list[tuple[float, float]]:
         """(start, end) seconds of each stretch of speech."""
@@ -83,6 +87,15 @@ def regions(p: np.ndarray, threshold: float, min_silence_s: float, min_speech_s:
     if start is not None:
         found.append((start, last + 1))
     return [(a * FRAME_S, b * FRAME_S) for a, b in found if (b - a) * FRAME_S >= min_speech_s]
+
+
+def _frames(samples: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Frames `lo` to `hi` as rows, each after the CONTEXT samples before it (zeros outside the audio)."""
+    start, stop = lo * FRAME - CONTEXT, hi * FRAME
+    piece = np.zeros(stop - start, np.float32)
+    a, b = max(start, 0), min(stop, len(samples))
+    piece[a - start : b - start] = samples[a:b]
+    return piece[np.arange(hi - lo)[:, None] * FRAME + np.arange(CONTEXT + FRAME)[None, :]]
 
 
 def _lstm_of(cell: Any) -> Any:

@@ -80,4 +80,6 @@ def test_name_clusters_gives_each_name_once_and_only_above_the_threshold() -> No
 def test_unknown_diarizer_is_a_clear_error() -> None:
     with pytest.raises(UnknownDiarizer, match="campplus"):
         load_diarizer("pyannote")
+    with pytest.raises(UnknownDiarizer, match="off"):
+        load_diarizer("off")
     assert load_diarizer("CampPlus").sample_rate == 16_000  # lazily: no weights loaded yet
