@@ -98,7 +98,7 @@ class CampPlusDiarizer(WindowDiarizer):
     """The `campplus` diarizer."""
 
     def __init__(self, tuning: Tuning | None = None) -> None:
-        super().__init__(tuning or Tuning(threshold=0.45, naming=0.4))
+        super().__init__(tuning or Tuning(threshold=0.475, naming=0.4))
 
     def load(self) -> CampPlusEmbedder:
         return CampPlusEmbedder()
