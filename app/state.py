@@ -11,6 +11,7 @@ from app.http.errors import APIError, model_not_found
 from app.ops.metrics import Metrics
 from app.ops.tracing import Tracing
 from app.scheduling.admission import Admission
+from app.scheduling.diarization import SpeakerModel
 from app.scheduling.pipeline import Engine, Transcriber
 from config import Settings
 from models.interface import TranscriptionModel
@@ -89,6 +90,8 @@ class Gateway:
     admission: Admission
     served: Served | None = None
     tracing: Tracing | None = None  # only when an OTLP endpoint is configured
+    # The speaker model (`diarized_json`), loaded on first use; None when the settings turn it off.
+    speakers: SpeakerModel | None = None
 
     @property
     def runtime(self) -> Runtime | None:

@@ -173,6 +173,13 @@ class Settings(BaseSettings):
         "with, where the model family can split a window back by its timestamps (0: never shared).",
     )
 
+    # Who spoke when (`response_format=diarized_json`).
+    diarizer: str = Field(
+        "campplus",
+        description="The speaker model behind `response_format=diarized_json` (see the README); "
+        "`off`: no speaker model is loaded and diarized_json is refused (400).",
+    )
+
     # Live transcription (the Realtime WebSocket at /v1/realtime).
     realtime_max_sessions: int = Field(
         16, ge=0, description="Realtime sessions open at once; past it a connection is told so and closed (1013)."

@@ -68,6 +68,9 @@ class AudioChatFamily:
 
     supports_transcription_only: ClassVar[bool] = False
     usage_kind: ClassVar[UsageKind] = "tokens"
+    # Words are timed when asked (`timed`), but a diarized request still reads each speaker's turn
+    # as its own piece: an answer may drift across a change of speaker that its words would not show.
+    supports_word_timestamps: ClassVar[bool] = False
     # The token the engine repeats once per audio position (counted for usage).
     audio_token: ClassVar[str]
     # Longest piece the model reads well; longer audio is cut at quiet points.
@@ -240,7 +243,8 @@ class AudioChatFamily:
         else:
             result = await self._stream(request, calls, emit, options.want_logprobs)
         reading = self.reading(result, piece, options)
-        if (options.word_timestamps or options.segment_timestamps) and reading.segments:
+        # Times are aligned only for a client that sees them: a stream (or Realtime) carries text only.
+        if emit is None and (options.word_timestamps or options.segment_times) and reading.segments:
             return await self.timed(reading, piece, options)
         return reading
 

@@ -66,9 +66,9 @@ class DecodeOptions:
     candidate_languages: tuple[str, ...] = ()
     want_logprobs: bool = False
     word_timestamps: bool = False
-    # The client reads segment times (verbose_json, srt, vtt): a family that must align its text to
-    # time sentences (the audio LLMs) spends that work only then.
-    segment_timestamps: bool = False
+    # Segments with times are wanted (verbose_json, srt, vtt). False: the text alone (json,
+    # text), which a model may read more cheaply (Whisper: no timestamp tokens).
+    segment_times: bool = True
 
 
 @dataclass(frozen=True)
@@ -236,6 +236,9 @@ class TranscriptionModel(Protocol):
     # True for models that can only do speech-to-text (no free text generation).
     supports_transcription_only: ClassVar[bool]
     usage_kind: ClassVar[UsageKind]
+    # Its segments carry timed words when `DecodeOptions.word_timestamps` asks (speakers are then
+    # given word by word); else each speaker turn is read as its own piece.
+    supports_word_timestamps: ClassVar[bool]
 
     @classmethod
     def from_pretrained(cls, model_dir: Path, dtype: str = "auto") -> Self:

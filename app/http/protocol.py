@@ -11,12 +11,13 @@ from pydantic import BaseModel, Field
 from app.audio.vad import VadParams
 from app.http.chunking import parse_chunking
 from app.http.errors import bad_request, shown
+from app.http.speakers import KnownReference, parse_known_speakers
 from app.http.upload import ParsedForm, UploadedFile
 from config import bounded_json
 from models.interface import Task
 
-ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
-RESPONSE_FORMATS: tuple[str, ...] = ("json", "text", "srt", "verbose_json", "vtt")
+ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt", "diarized_json"]
+RESPONSE_FORMATS: tuple[str, ...] = ("json", "text", "srt", "verbose_json", "vtt", "diarized_json")
 GRANULARITIES = ("segment", "word")
 INCLUDES = ("logprobs",)
 # Fields OpenAI's API accepts for transcriptions; others are ignored as OpenAI does.
@@ -41,6 +42,8 @@ class TranscriptionParams:
     keywords: tuple[str, ...] = ()
     # `chunking_strategy`: None leaves it to the model family's default.
     chunking: VadParams | None = None
+    # `known_speaker_names[]` with their `known_speaker_references[]` (diarized_json only).
+    known_speakers: tuple[KnownReference, ...] = ()
 
 
 def _scalar(form: ParsedForm, name: str) -> str | None:
@@ -110,14 +113,16 @@ def parse_params(form: ParsedForm, task: Task) -> TranscriptionParams:
     if model is None or not model.strip():
         raise bad_request("you must provide a model parameter", param="model")
     response_format = (_scalar(form, "response_format") or "json").strip()
-    if response_format == "diarized_json":
-        raise bad_request("response_format `diarized_json` needs a diarization model", param="response_format")
     if response_format not in RESPONSE_FORMATS:
         raise bad_request(
             f"response_format must be one of {', '.join(RESPONSE_FORMATS)}; got {shown(response_format)}",
             param="response_format",
         )
     granularities = _list(form, "timestamp_granularities")
+    includes = _list(form, "include")
+    prompt = _scalar(form, "prompt")
+    if response_format == "diarized_json":
+        _check_diarized(task, prompt, granularities, includes)
     for g in granularities:
         if g not in GRANULARITIES:
             raise bad_request(
@@ -128,11 +133,9 @@ def parse_params(form: ParsedForm, task: Task) -> TranscriptionParams:
         raise bad_request(
             "timestamp_granularities needs response_format `verbose_json`", param="timestamp_granularities"
         )
-    includes = _list(form, "include")
     for item in includes:
         if item not in INCLUDES:
             raise bad_request(f"include must list only `logprobs`; got {shown(item)}", param="include")
-    prompt = _scalar(form, "prompt")
     keywords = _list(form, "keywords")
     if prompt is not None and len(prompt) > MAX_PROMPT_CHARS:
         raise bad_request(f"prompt is longer than {MAX_PROMPT_CHARS} characters", param="prompt")
@@ -152,7 +155,23 @@ def parse_params(form: ParsedForm, task: Task) -> TranscriptionParams:
         languages=tuple(_list(form, "languages")) if task == "transcribe" else (),
         keywords=tuple(keywords),
         chunking=parse_chunking(form),
+        known_speakers=parse_known_speakers(form, response_format == "diarized_json"),
     )
+
+
+def _check_diarized(task: Task, prompt: str | None, granularities: list[str], includes: list[str]) -> None:
+    """What OpenAI's API refuses with `diarized_json`, each naming its field."""
+    if task != "transcribe":
+        raise bad_request("response_format `diarized_json` is offered for transcriptions only", param="response_format")
+    if prompt:
+        raise bad_request("`prompt` cannot be used with response_format `diarized_json`", param="prompt")
+    if granularities:
+        raise bad_request(
+            "timestamp_granularities cannot be used with response_format `diarized_json`",
+            param="timestamp_granularities",
+        )
+    if includes:
+        raise bad_request("`include` cannot be used with response_format `diarized_json`", param="include")
 
 
 # -- response bodies ----------------------------------------------------------------------------
@@ -219,6 +238,25 @@ class TranscriptionVerboseJSON(BaseModel):
     text: str
     segments: list[SegmentJSON] | None = None
     words: list[WordJSON] | None = None
+    usage: Usage | None = None
+
+
+class DiarizedSegmentJSON(BaseModel):
+    """OpenAI's `TranscriptionDiarizedSegment`; the stream's `transcript.text.segment` event has the same fields."""
+
+    type: Literal["transcript.text.segment"] = "transcript.text.segment"
+    id: str
+    start: float
+    end: float
+    text: str
+    speaker: str
+
+
+class TranscriptionDiarizedJSON(BaseModel):
+    task: Literal["transcribe"] = "transcribe"
+    duration: float
+    text: str
+    segments: list[DiarizedSegmentJSON]
     usage: Usage | None = None
 
 

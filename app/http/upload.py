@@ -17,6 +17,10 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from app.http.errors import APIError, bad_request, shown, too_large
 
 MAX_FIELD_BYTES = 256 * 1024
+# Text fields that carry audio (a known speaker's 2-10 s clip as a base64 data URL: 10 s of 48 kHz
+# stereo WAV is 2.6 MB so); they count towards the upload's size cap like the file does.
+AUDIO_FIELDS = ("known_speaker_references[]", "known_speaker_references")
+MAX_AUDIO_FIELD_BYTES = 4 * 1024 * 1024
 MAX_FIELDS = 200
 MAX_PART_HEADER_BYTES = 16 * 1024  # one part's headers in all; real ones are under 300 bytes
 
@@ -115,8 +119,12 @@ class _Collector:
                 raise too_large(self.limit)
             self.sink.write(data[start:end])
         else:
-            if self.size > MAX_FIELD_BYTES:
-                raise bad_request(f"form field {shown(self.name)} is longer than {MAX_FIELD_BYTES // 1024} KB")
+            audio_field = self.name in AUDIO_FIELDS
+            if audio_field and self.total > self.limit:
+                raise too_large(self.limit)
+            limit = MAX_AUDIO_FIELD_BYTES if audio_field else MAX_FIELD_BYTES
+            if self.size > limit:
+                raise bad_request(f"form field {shown(self.name)} is longer than {limit // 1024} KB")
             self.data += data[start:end]
 
     def on_part_end(self) -> None:

@@ -7,16 +7,19 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from app.http.protocol import (
+    DiarizedSegmentJSON,
     DurationUsage,
     InputTokenDetails,
     Logprob,
     SegmentJSON,
     TokenUsage,
+    TranscriptionDiarizedJSON,
     TranscriptionJSON,
     TranscriptionVerboseJSON,
     Usage,
     WordJSON,
 )
+from app.output.speakers import SpeakerSegment, spoken_text
 from app.output.transcript import Transcript
 from models.interface import Segment, TokenLogprob
 
@@ -121,6 +124,23 @@ def to_verbose_json(transcript: Transcript, granularities: Sequence[str] = ()) -
     if not with_segments:
         out["segments"] = None
     return out
+
+
+def diarized_segment(i: int, s: SpeakerSegment) -> DiarizedSegmentJSON:
+    return DiarizedSegmentJSON(
+        id=f"seg_{i}", start=round(s.start, 2), end=round(s.end, 2), text=s.text, speaker=s.speaker
+    )
+
+
+def to_diarized_json(transcript: Transcript, said: Sequence[SpeakerSegment]) -> dict[str, Any]:
+    """OpenAI's `TranscriptionDiarized`: who said what, in order."""
+    body = TranscriptionDiarizedJSON(
+        duration=round(transcript.duration, 3),
+        text=spoken_text(said),
+        segments=[diarized_segment(i, s) for i, s in enumerate(said)],
+        usage=usage(transcript),
+    )
+    return body.model_dump()
 
 
 def render(

@@ -1,4 +1,4 @@
-"""The one consumer of a streamed transcription: text deltas as they become final, then the transcript.
+"""The one consumer of a streamed transcription: text deltas (or speaker segments) once final, then the transcript.
 
 A failure at any step ends the stream with the error the client should see (the same mapping for
 every stream). Server-sent events (`app.http.routes.audio`) and the Realtime socket
@@ -11,12 +11,13 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, aclosing
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from app.http.errors import APIError, internal_error, refused, timed_out
 from app.ops.metrics import Metrics
+from app.output.speakers import SpeakerSegment
 from app.output.transcript import Transcript
 from app.scheduling.pipeline import PieceDone, Plan, Transcriber
 from models.interface import ModelInputError, Reading, TextDelta, TokenLogprob
@@ -37,10 +38,19 @@ class Delta:
 
 
 @dataclass(frozen=True)
+class Said:
+    """A speaker segment of a diarized transcription, complete; `index` counts them from 0."""
+
+    segment: SpeakerSegment
+    index: int
+
+
+@dataclass(frozen=True)
 class Done:
-    """Every piece is read: the whole transcript."""
+    """Every piece is read: the whole transcript (and, diarized, who said what)."""
 
     transcript: Transcript
+    said: tuple[SpeakerSegment, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,8 @@ class Failed:
 
 
 StreamEvent = Delta | Done | Failed
+DiarizedEvent = Said | Done | Failed
+E = TypeVar("E", bound=Delta | Said | Done)
 
 
 async def _by(deadline: float, step: Awaitable[T]) -> T:
@@ -78,7 +90,51 @@ def _failure(error: Exception, request_id: str) -> APIError:
     return internal_error()
 
 
-async def stream_transcript(
+async def _guarded(
+    body: AsyncGenerator[E, None],
+    request_id: str,
+    hold: AbstractAsyncContextManager[Any],
+    deadline: float,
+    timeout_s: float,
+) -> AsyncGenerator[E | Failed, None]:
+    """`body`'s events once `hold` is entered, each step by `deadline`; any failure as `Failed`, last."""
+    try:
+        async with AsyncExitStack() as stack:
+            await _by(deadline, stack.enter_async_context(hold))
+            stack.push_async_callback(body.aclose)
+            while True:
+                try:
+                    event = await _by(deadline, anext(body))
+                except StopAsyncIteration:
+                    break
+                yield event
+    except TimeoutError:
+        yield Failed(timed_out(timeout_s))
+    except Exception as error:
+        yield Failed(_failure(error, request_id))
+
+
+async def _transcript_events(
+    transcriber: Transcriber, plan: Plan | Prepare, request_id: str, metrics: Metrics | None
+) -> AsyncGenerator[Delta | Done, None]:
+    started = time.perf_counter()
+    ready = plan if isinstance(plan, Plan) else await plan()
+    readings: list[Reading] = []
+    begun = False
+    async with aclosing(transcriber.events(ready, request_id, streaming=True)) as events:
+        async for event in events:
+            if isinstance(event, PieceDone):
+                readings.append(event.reading)
+            elif (delta := _delta(event, begun)) is not None:
+                begun = True
+                yield delta
+    transcript = transcriber.transcript(ready, readings)
+    if metrics is not None:
+        metrics.observe_audio(ready.options.task, transcript.duration, time.perf_counter() - started)
+    yield Done(transcript)
+
+
+def stream_transcript(
     transcriber: Transcriber,
     plan: Plan | Prepare,
     request_id: str,
@@ -95,32 +151,35 @@ async def stream_transcript(
     event loop's clock; `timeout_s` is what the client is told). Closing or cancelling the
     consumer aborts the engine work.
     """
+    body = _transcript_events(transcriber, plan, request_id, metrics)
+    return _guarded(body, request_id, hold, deadline, timeout_s)
+
+
+async def _said_events(
+    steps: AsyncGenerator[SpeakerSegment | Transcript, None], metrics: Metrics | None
+) -> AsyncGenerator[Said | Done, None]:
     started = time.perf_counter()
-    readings: list[Reading] = []
-    try:
-        async with AsyncExitStack() as stack:
-            await _by(deadline, stack.enter_async_context(hold))
-            ready = plan if isinstance(plan, Plan) else await _by(deadline, plan())
-            events = transcriber.events(ready, request_id, streaming=True)
-            stack.push_async_callback(events.aclose)
-            begun = False
-            while True:
-                try:
-                    event = await _by(deadline, anext(events))
-                except StopAsyncIteration:
-                    break
-                if isinstance(event, PieceDone):
-                    readings.append(event.reading)
-                elif (delta := _delta(event, begun)) is not None:
-                    begun = True
-                    yield delta
-            transcript = transcriber.transcript(ready, readings)
-    except TimeoutError:
-        yield Failed(timed_out(timeout_s))
-        return
-    except Exception as error:
-        yield Failed(_failure(error, request_id))
-        return
-    if metrics is not None:
-        metrics.observe_audio(ready.options.task, transcript.duration, time.perf_counter() - started)
-    yield Done(transcript)
+    said: list[SpeakerSegment] = []
+    async with aclosing(steps):
+        async for step in steps:
+            if isinstance(step, SpeakerSegment):
+                said.append(step)
+                yield Said(step, len(said) - 1)
+            else:
+                if metrics is not None:
+                    metrics.observe_audio(step.task, step.duration, time.perf_counter() - started)
+                yield Done(step, tuple(said))
+                return
+
+
+def stream_diarized(
+    steps: AsyncGenerator[SpeakerSegment | Transcript, None],
+    request_id: str,
+    *,
+    hold: AbstractAsyncContextManager[Any],
+    deadline: float,
+    timeout_s: float,
+    metrics: Metrics | None = None,
+) -> AsyncGenerator[DiarizedEvent, None]:
+    """`Said` for each speaker segment once it is known, then `Done`; or `Failed` (as `stream_transcript`)."""
+    return _guarded(_said_events(steps, metrics), request_id, hold, deadline, timeout_s)

@@ -1,6 +1,8 @@
 // The try-it page: settings, file uploads (streamed or with timestamps), the microphone, results.
-import { shortTime, toSrt, toVtt } from "./captions.js";
+import { toSrt, toVtt } from "./captions.js";
 import { MicSession, RealtimeRefused } from "./mic.js";
+import { Player } from "./player.js";
+import { segmentRows, speakerColours, transcriptView, wordRows } from "./transcript.js";
 
 const KEY_STORAGE = "speech-gateway.api-key";
 const $ = (id) => document.getElementById(id);
@@ -12,6 +14,7 @@ const ui = {
   task: $("task"),
   format: $("response-format"),
   words: $("word-timestamps"),
+  speakers: $("speakers"),
   file: $("file"),
   sendFile: $("send-file"),
   cancelFile: $("cancel-file"),
@@ -22,6 +25,9 @@ const ui = {
   error: $("error"),
   busy: $("busy"),
   transcript: $("transcript"),
+  audio: $("player"),
+  playerHint: $("player-hint"),
+  speakerHead: $("speaker-head"),
   formattedBox: $("formatted-box"),
   formattedName: $("formatted-name"),
   formatted: $("formatted"),
@@ -39,6 +45,10 @@ const ui = {
 let result = { text: "", segments: [], words: [], formatted: "", format: "text" };
 let upload = null; // AbortController of the request in flight
 let mic = null;
+const player = new Player(ui.audio);
+player.watch(ui.transcript, { scroller: ui.transcript });
+player.watch(ui.segments);
+player.watch(ui.wordRows, { scroller: ui.wordsBox });
 
 /* ---------- status and errors ---------- */
 
@@ -144,6 +154,10 @@ function clearResult() {
   ui.transcript.replaceChildren();
   ui.segments.replaceChildren();
   ui.wordRows.replaceChildren();
+  player.setCues(ui.transcript, []);
+  player.setCues(ui.segments, []);
+  player.setCues(ui.wordRows, []);
+  ui.playerHint.hidden = true;
   ui.segmentsBox.hidden = ui.wordsBox.hidden = ui.formattedBox.hidden = true;
   updateButtons();
 }
@@ -155,30 +169,22 @@ function updateButtons() {
   ui.downloadSrt.disabled = ui.downloadVtt.disabled = !hasSegments;
 }
 
-function cell(text, className) {
-  const td = document.createElement("td");
-  td.textContent = text;
-  if (className) td.className = className;
-  return td;
-}
-
-function showSegments(segments, words) {
-  ui.segments.replaceChildren(
-    ...segments.map((s, i) => {
-      const tr = document.createElement("tr");
-      tr.append(cell(String(i + 1)), cell(shortTime(s.start), "time"), cell(shortTime(s.end), "time"), cell(s.text.trim()));
-      return tr;
-    }),
-  );
+/** The transcript, segments and words of an answer with times, as cues for the player. */
+function showTimed(segments, words) {
+  const colours = speakerColours(segments);
+  const [nodes, cues] = transcriptView(segments, words, colours);
+  ui.transcript.replaceChildren(...nodes);
+  player.setCues(ui.transcript, cues);
+  const rows = segmentRows(segments, colours);
+  ui.speakerHead.hidden = colours.size === 0;
+  ui.segments.replaceChildren(...rows);
+  player.setCues(ui.segments, rows);
   ui.segmentsBox.hidden = segments.length === 0;
-  ui.wordRows.replaceChildren(
-    ...words.map((w) => {
-      const tr = document.createElement("tr");
-      tr.append(cell(w.word.trim()), cell(shortTime(w.start), "time"), cell(shortTime(w.end), "time"));
-      return tr;
-    }),
-  );
+  const wordCues = wordRows(words);
+  ui.wordRows.replaceChildren(...wordCues);
+  player.setCues(ui.wordRows, wordCues);
   ui.wordsBox.hidden = words.length === 0;
+  ui.playerHint.hidden = cues.length === 0;
 }
 
 function showFormatted(format, body) {
@@ -189,12 +195,13 @@ function showFormatted(format, body) {
   ui.formattedBox.hidden = format === "text" || !body;
 }
 
-/** The body OpenAI would have sent for `format`, built from a verbose_json answer. */
+/** The body OpenAI would have sent for `format`, built from a verbose_json or diarized_json answer. */
 function render(format, verbose) {
   switch (format) {
     case "json":
       return JSON.stringify({ text: verbose.text, usage: verbose.usage }, null, 2);
     case "verbose_json":
+    case "diarized_json":
       return JSON.stringify(verbose, null, 2);
     case "srt":
       return toSrt(verbose.segments);
@@ -207,8 +214,19 @@ function render(format, verbose) {
 
 /* ---------- files ---------- */
 
+/** Speakers (diarized_json) are for transcriptions (a translation asking for them is the server's to refuse). */
+function wantsSpeakers() {
+  return ui.format.value === "diarized_json" || (ui.speakers.checked && ui.task.value !== "translate");
+}
+
 function wantsTimestamps() {
-  return ui.words.checked || ["verbose_json", "srt", "vtt"].includes(ui.format.value);
+  return wantsSpeakers() || ui.words.checked || ["verbose_json", "srt", "vtt"].includes(ui.format.value);
+}
+
+function syncOptions() {
+  if (wantsSpeakers()) ui.words.checked = false;
+  ui.words.disabled = wantsSpeakers();
+  ui.speakers.disabled = ui.task.value === "translate" || ui.words.checked;
 }
 
 function uploadForm() {
@@ -234,7 +252,10 @@ async function sendFile() {
   const format = ui.format.value;
   const detailed = wantsTimestamps();
   const form = uploadForm();
-  if (detailed) {
+  if (wantsSpeakers()) {
+    form.append("response_format", "diarized_json");
+    form.append("chunking_strategy", "auto"); // OpenAI asks for it above 30 s
+  } else if (detailed) {
     form.append("response_format", "verbose_json");
     form.append("timestamp_granularities[]", "segment");
     if (ui.words.checked) form.append("timestamp_granularities[]", "word");
@@ -242,6 +263,7 @@ async function sendFile() {
     form.append("response_format", "json");
     form.append("stream", "true");
   }
+  player.load(ui.file.files[0]);
   upload = new AbortController();
   ui.sendFile.disabled = true;
   ui.cancelFile.disabled = false;
@@ -260,8 +282,7 @@ async function sendFile() {
       result.text = verbose.text || "";
       result.segments = verbose.segments || [];
       result.words = verbose.words || [];
-      ui.transcript.textContent = result.text.trim();
-      showSegments(result.segments, result.words);
+      showTimed(result.segments, result.words);
       showFormatted(format, render(format, verbose));
     } else {
       const done = await readStream(response);
@@ -369,6 +390,7 @@ async function startMic() {
   if (mic || !(await haveModel())) return;
   showError("");
   clearResult();
+  player.unload();
   ui.micStart.disabled = true;
   setListening("connecting");
   const session = new MicSession({
@@ -440,6 +462,8 @@ async function stopMic() {
 function finishMic() {
   if (!mic) return;
   result.text = mic.text();
+  const recording = mic.recording();
+  if (recording) player.load(recording);
   mic = null;
   ui.micStart.disabled = false;
   ui.micStop.disabled = true;
@@ -491,6 +515,8 @@ ui.file.addEventListener("change", () => {
   ui.sendFile.disabled = !ui.file.files.length || Boolean(upload);
 });
 ui.sendFile.addEventListener("click", sendFile);
+for (const control of [ui.task, ui.format, ui.words, ui.speakers]) control.addEventListener("change", syncOptions);
+syncOptions();
 ui.cancelFile.addEventListener("click", () => upload && upload.abort());
 ui.micStart.addEventListener("click", startMic);
 ui.micStop.addEventListener("click", stopMic);

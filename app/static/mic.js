@@ -3,6 +3,8 @@
 export const PCM_RATE = 24000;
 const SEND_EVERY_MS = 100;
 const FINISH_TIMEOUT_MS = 30000;
+// The recording kept for the page's player: an hour of 24 kHz PCM16 is 173 MB; beyond that, none.
+const KEEP_SECONDS = 3600;
 
 /** Block-averaging resampler from the device's rate to 24 kHz, float32 in, PCM16 out; keeps state across blocks. */
 export class Resampler {
@@ -52,6 +54,25 @@ export function base64OfPcm(chunks) {
   return btoa(binary);
 }
 
+/** The 44-byte header of a mono PCM16 WAV file of `samples` samples at 24 kHz. */
+export function wavHeader(samples) {
+  const view = new DataView(new ArrayBuffer(44));
+  const text = (at, s) => [...s].forEach((c, i) => view.setUint8(at + i, c.charCodeAt(0)));
+  text(0, "RIFF");
+  view.setUint32(4, 36 + samples * 2, true);
+  text(8, "WAVEfmt ");
+  view.setUint32(16, 16, true); // the fmt chunk's size
+  view.setUint16(20, 1, true); // PCM
+  view.setUint16(22, 1, true); // mono
+  view.setUint32(24, PCM_RATE, true);
+  view.setUint32(28, PCM_RATE * 2, true); // bytes per second
+  view.setUint16(32, 2, true); // bytes per frame
+  view.setUint16(34, 16, true); // bits per sample
+  text(36, "data");
+  view.setUint32(40, samples * 2, true);
+  return view.buffer;
+}
+
 export function realtimeUrl(location) {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   return `${scheme}//${location.host}/v1/realtime?intent=transcription`;
@@ -76,6 +97,8 @@ export class MicSession {
     this.awaitingCommit = false;
     this.stopping = false;
     this.chunks = [];
+    this.kept = []; // every chunk sent, for recording()
+    this.keptSamples = 0;
     this.waiters = [];
   }
 
@@ -161,7 +184,10 @@ export class MicSession {
     if (this.context.state === "suspended") await this.context.resume();
     const resampler = new Resampler(this.context.sampleRate, PCM_RATE);
     const take = (block) => {
-      if (!this.stopping) this.chunks.push(resampler.push(block));
+      if (this.stopping) return;
+      const pcm = resampler.push(block);
+      this.chunks.push(pcm);
+      this.keep(pcm);
     };
     this.source = this.context.createMediaStreamSource(this.stream);
     if (this.context.audioWorklet) {
@@ -176,6 +202,18 @@ export class MicSession {
       this.source.connect(this.node);
       this.node.connect(this.context.destination);
     }
+  }
+
+  keep(pcm) {
+    this.keptSamples += pcm.length;
+    if (this.keptSamples <= KEEP_SECONDS * PCM_RATE) this.kept.push(pcm);
+    else this.kept = []; // too long to keep in the page
+  }
+
+  /** What was recorded, as a WAV file (24 kHz mono PCM16), or null when nothing (or too much) was. */
+  recording() {
+    if (!this.kept.length) return null;
+    return new Blob([wavHeader(this.keptSamples), ...this.kept], { type: "audio/wav" });
   }
 
   flush() {

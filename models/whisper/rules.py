@@ -42,6 +42,8 @@ class WhisperRuleArgs:
     max_initial_timestamp_index: int | None = 50
     # Shared windows: per clip, the first and last timestamp index its segments may use.
     spans: tuple[tuple[int, int], ...] = ()
+    # Text only (after <|notimestamps|>): suppression alone, no timestamp grammar.
+    without_timestamps: bool = False
 
     @classmethod
     def from_mapping(cls, args: Mapping[str, Any]) -> WhisperRuleArgs:
@@ -53,6 +55,7 @@ class WhisperRuleArgs:
             suppress_begin=tuple(int(t) for t in args.get("suppress_begin", ())),
             max_initial_timestamp_index=args.get("max_initial_timestamp_index"),
             spans=tuple((int(lo), int(hi)) for lo, hi in args.get("spans", ())),
+            without_timestamps=bool(args.get("without_timestamps", False)),
         )
 
     def span_end(self, index: int) -> int | None:
@@ -86,6 +89,8 @@ class WhisperLogitsRule:
         logits[_suppress_index(tuple(ids), device)] = NEG_INF
         ts = a.timestamp_begin
         n = len(output_ids)
+        if a.without_timestamps:
+            return self._text_only(n, logits)
         if a.spans:
             self._keep_to_spans(output_ids, logits)
         if n == 0:
@@ -113,6 +118,13 @@ class WhisperLogitsRule:
         logprobs = torch.log_softmax(logits.float(), dim=-1)
         if torch.logsumexp(logprobs[ts:], dim=-1) > logprobs[:ts].max():
             logits[:ts] = NEG_INF
+        return logits
+
+    def _text_only(self, n: int, logits: torch.Tensor) -> torch.Tensor:
+        """No timestamps at all, and no blank first token (the reference's rules without timestamps)."""
+        if n == 0 and self.a.suppress_begin:
+            logits[_suppress_index(self.a.suppress_begin, str(logits.device))] = NEG_INF
+        logits[self.a.timestamp_begin :] = NEG_INF
         return logits
 
     def _keep_to_spans(self, output_ids: Sequence[int], logits: torch.Tensor) -> None:

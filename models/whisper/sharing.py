@@ -74,8 +74,11 @@ class Car:
 
 
 def decoding_key(options: DecodeOptions) -> DecodeOptions:
-    """What must be equal for two pieces to be decoded in one window (words are timed per rider)."""
-    return replace(options, word_timestamps=False, segment_timestamps=False)
+    """What must be equal for two pieces to be decoded in one window (words are timed per rider).
+
+    Timestamps always: a shared window is split between its clips by them.
+    """
+    return replace(options, word_timestamps=False, segment_times=True)
 
 
 class WindowSharing:
@@ -96,7 +99,10 @@ class WindowSharing:
         return self.setup.calls(f"pool{next(self._ids)}")
 
     async def _alone(self, rider: Rider) -> Reading:
-        return await self.model.read(rider.piece, rider.options, self._calls())
+        # Read as a shared window reads it (with timestamps), so a clip's text does not depend
+        # on whether other requests were in flight.
+        options = replace(rider.options, segment_times=True)
+        return await self.model.read(rider.piece, options, self._calls())
 
     async def read(self, piece: Piece, options: DecodeOptions) -> Reading:
         """The piece's reading, in its own time, as if read alone."""

@@ -72,7 +72,12 @@ def no_speech_prob(ctx: WindowContext, result: GenerationResult) -> float:
         return math.exp(result.step_logprobs[0][ctx.vocab.no_speech])
     rows = result.prompt_logprobs
     # The row after <|startoftranscript|> is P(next | sot); it lists <|nospeech|> if in the top-k.
-    sot_at = len(rows) - 3 if ctx.multilingual else len(rows) - 1
+    ids = result.prompt_token_ids
+    if len(ids) == len(rows) and ctx.vocab.sot in ids:
+        # Found by its id: a text-only prompt has <|notimestamps|> after the task.
+        sot_at = len(ids) - 1 - ids[::-1].index(ctx.vocab.sot)
+    else:
+        sot_at = len(rows) - 3 if ctx.multilingual else len(rows) - 1
     if 0 <= sot_at + 1 < len(rows) and (row := rows[sot_at + 1]):
         return math.exp(row[ctx.vocab.no_speech]) if ctx.vocab.no_speech in row else 0.0
     return 0.0

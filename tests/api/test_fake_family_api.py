@@ -44,6 +44,7 @@ class FakeFamily:
     supported_languages: Mapping[str, str] = {"en": "english"}
     supports_transcription_only: ClassVar[bool] = False
     usage_kind: ClassVar[UsageKind] = "tokens"
+    supports_word_timestamps: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self.prepared = 0

@@ -113,7 +113,9 @@ def bad_cases(speech: np.ndarray) -> list[Case]:
         Case("non-UTF-8 language", 400, raw=multipart([("model", b"whisper-1", None), ("language", b"\xff\xfe", None), ("file", good, "a.wav")])),
         Case("oversize upload", 413, rng.bytes(26 * 1024 * 1024), model),
         Case("an hour of silence as WAV is over the upload cap", 413, wav(np.zeros(3600 * SAMPLE_RATE, np.int16)), model),
-        Case("diarized_json without a diarization model", 400, good, {**model, "response_format": "diarized_json"}, param="response_format"),
+        # diarized_json itself is served (tests/e2e/test_diarized.py; `diarizer=off`: tests/api/test_diarized_api.py).
+        Case("diarized_json with a prompt", 400, good, {**model, "response_format": "diarized_json", "prompt": "Hi."}, param="prompt"),
+        Case("a known speaker without diarized_json", 400, good, {**model, "known_speaker_names[]": "agent"}, param="known_speaker_names"),
         Case("a 5,000-character language", 400, good, {**model, "language": "x" * 5000}, param="language"),
         Case("14 KB WAV at 1 Hz claiming two hours", 400, one_hertz(), model, param="file"),
         Case("just below the rate floor", 400, riff_wav((speech[:FLOOR_HZ] * 30000).astype(np.int16), FLOOR_HZ - 1), model, param="file"),

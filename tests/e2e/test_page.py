@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from tests.e2e.conftest import ROOT, Server, free_port
-from tests.speech import SAMPLE_RATE, SENTENCES, compose, wer, write_wav
+from tests.speech import SAMPLE_RATE, SENTENCES, compose, speak, wer, write_wav
 
 pytestmark = pytest.mark.e2e
 
@@ -256,6 +256,10 @@ def test_microphone_transcribes_live_through_the_realtime_socket(server: Server,
     page.wait_for_function("() => document.getElementById('listening').dataset.state === 'off'", timeout=60_000)
     assert wer(MIC_SENTENCE, heard) <= MAX_WER, heard
     assert page.is_hidden("#error"), page.text_content("#error")
+    # The recording plays in the page's player: a WAV of what was sent, at least the sentence long.
+    page.wait_for_function("() => document.getElementById('player').readyState >= 1", timeout=10_000)
+    assert page.evaluate("document.getElementById('player').src").startswith("blob:")
+    assert page.evaluate("document.getElementById('player').duration") >= len(speak(MIC_SENTENCE)) / SAMPLE_RATE
     assert page.is_enabled("#mic-start") and page.is_enabled("#copy")
 
 

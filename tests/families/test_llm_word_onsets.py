@@ -105,7 +105,7 @@ def test_words_of_the_answer_start_within_a_tenth_of_a_second(
     tokens = list(model.tokenizer.encode(TEXT, add_special_tokens=False))
     answer = Segment(offset, offset + len(audio) / RATE, " " + TEXT, tokens=tokens)
     piece = Piece(3, audio, RATE, offset, True)
-    options = DecodeOptions(language="en", word_timestamps=True, segment_timestamps=True)
+    options = DecodeOptions(language="en", word_timestamps=True, segment_times=True)
     reading = asyncio.run(model.timed(Reading(segments=[answer]), piece, options))
 
     words = [w for s in reading.segments for w in s.words]

@@ -14,19 +14,25 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from app.audio.decode import Audio
-from app.http.errors import timed_out
-from app.http.protocol import TextDeltaEvent, TextDoneEvent, TranscriptionParams, parse_params, upload_of
+from app.http.errors import bad_request, timed_out
+from app.http.protocol import (
+    TextDeltaEvent,
+    TextDoneEvent,
+    TranscriptionParams,
+    parse_params,
+    upload_of,
+)
 from app.http.upload import parse_form
 from app.ops.logs import request_id_var
-from app.output.formats import logprob_list, logprobs_of, render, usage
-from app.output.streaming import Delta, Done, StreamEvent, stream_transcript
+from app.output.formats import diarized_segment, logprob_list, logprobs_of, render, to_diarized_json, usage
+from app.output.speakers import spoken_text
+from app.output.streaming import Delta, DiarizedEvent, Done, Said, StreamEvent, stream_diarized, stream_transcript
 from app.scheduling.cancellation import until_disconnect
+from app.scheduling.diarized import collect, diarize
 from app.state import Gateway, Runtime, Served, get_gateway, served_of
 from models import stages
 from models.interface import DecodeOptions, Task
-
-# Formats that show segment times: a family that times its sentences by alignment does it only for these.
-TIMED_FORMATS = frozenset({"verbose_json", "srt", "vtt"})
+from models.speakers.interface import KnownSpeaker
 
 router = APIRouter(prefix="/v1/audio", tags=["audio"])
 
@@ -44,7 +50,16 @@ _FORM_DOC: dict[str, Any] = {
                         "model": {"type": "string"},
                         "language": {"type": "string"},
                         "prompt": {"type": "string"},
-                        "response_format": {"type": "string", "enum": ["json", "text", "srt", "verbose_json", "vtt"]},
+                        "response_format": {
+                            "type": "string",
+                            "enum": ["json", "text", "srt", "verbose_json", "vtt", "diarized_json"],
+                        },
+                        "known_speaker_names[]": {"type": "array", "items": {"type": "string"}},
+                        "known_speaker_references[]": {
+                            "description": "data URLs (`data:audio/wav;base64,...`) of 2-10 s clips",
+                            "type": "array",
+                            "items": {"type": "string"},
+                        },
                         "temperature": {"type": "number", "minimum": 0, "maximum": 1},
                         "timestamp_granularities[]": {"type": "array", "items": {"type": "string"}},
                         "stream": {"type": "boolean"},
@@ -62,9 +77,19 @@ _FORM_DOC: dict[str, Any] = {
 }
 
 
+def _check_speakers(gateway: Gateway, params: TranscriptionParams) -> None:
+    """A 400 for diarized_json when the settings turned the speaker model off."""
+    if params.response_format != "diarized_json" or gateway.speakers is not None:
+        return
+    raise bad_request(
+        "response_format `diarized_json` needs a speaker model, and this server runs without one (diarizer=off)",
+        param="response_format",
+    )
+
+
 async def _read_request(
     request: Request, gateway: Gateway, served: Served, task: Task, hold: AsyncExitStack
-) -> tuple[TranscriptionParams, Audio, Runtime]:
+) -> tuple[TranscriptionParams, Audio, Runtime, list[KnownSpeaker]]:
     """Parse the form, pick the model it names, check what the family can do, decode the upload.
 
     The upload's length is known (and checked) before it is decoded; its seconds of audio are
@@ -81,6 +106,7 @@ async def _read_request(
         )
     try:
         params = parse_params(form, task)
+        _check_speakers(gateway, params)
         runtime = served.pick(params.model)
         # Before decoding: a request the family cannot serve costs no audio work.
         runtime.transcriber.check(_options(params))
@@ -90,9 +116,13 @@ async def _read_request(
             audio = await runtime.transcriber.load_audio(source, task)
         finally:
             source.close()
+        known = []
+        if gateway.speakers is not None and params.response_format == "diarized_json":
+            speakers = await gateway.speakers.get()
+            known = await speakers.references(params.known_speakers)
     finally:
         form.close()
-    return params, audio, runtime
+    return params, audio, runtime, known
 
 
 def _sse(payload: dict[str, Any]) -> str:
@@ -118,6 +148,29 @@ async def _sse_events(stream: AsyncGenerator[StreamEvent, None], want_logprobs: 
                 yield _sse(event.error.body())
 
 
+async def _sse_said(stream: AsyncGenerator[DiarizedEvent, None]) -> AsyncIterator[str]:
+    """`transcript.text.segment` events, each with its speaker, then `transcript.text.done`; or the error envelope."""
+    async with aclosing(stream):
+        async for event in stream:
+            if isinstance(event, Said):
+                yield _sse(diarized_segment(event.index, event.segment).model_dump())
+            elif isinstance(event, Done):
+                done = TextDoneEvent(text=spoken_text(event.said), usage=usage(event.transcript))
+                yield _sse(done.model_dump(exclude_none=True))
+            else:
+                yield _sse(event.error.body())
+
+
+def _event_stream(events: AsyncIterator[str]) -> StreamingResponse:
+    return StreamingResponse(
+        events, media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
+
+
+# Formats whose answer holds no times.
+TEXT_ONLY_FORMATS = frozenset({"json", "text"})
+
+
 def _options(params: TranscriptionParams) -> DecodeOptions:
     return DecodeOptions(
         task=params.task,
@@ -129,7 +182,7 @@ def _options(params: TranscriptionParams) -> DecodeOptions:
         want_logprobs=params.include_logprobs,
         # A stream carries text only: timing its words would be wasted work.
         word_timestamps="word" in params.timestamp_granularities and not params.stream,
-        segment_timestamps=params.response_format in TIMED_FORMATS and not params.stream,
+        segment_times=params.response_format not in TEXT_ONLY_FORMATS,
     )
 
 
@@ -144,8 +197,32 @@ async def _handle(request: Request, gateway: Gateway, task: Task) -> Response:
     deadline = asyncio.get_running_loop().time() + settings.request_timeout_s
     try:
         async with asyncio.timeout_at(deadline):
-            params, audio, runtime = await _read_request(request, gateway, served, task, resources)
+            params, audio, runtime, known = await _read_request(request, gateway, served, task, resources)
             transcriber = runtime.transcriber
+            if gateway.speakers is not None and params.response_format == "diarized_json":
+                steps = diarize(
+                    transcriber,
+                    await gateway.speakers.get(),
+                    audio,
+                    _options(params),
+                    request_id,
+                    params.chunking,
+                    known,
+                )
+                if params.stream:
+                    said = stream_diarized(
+                        steps,
+                        request_id,
+                        hold=resources.pop_all(),
+                        deadline=deadline,
+                        timeout_s=settings.request_timeout_s,
+                        metrics=gateway.metrics,
+                    )
+                    return _event_stream(_sse_said(said))
+                started = time.perf_counter()
+                result = await until_disconnect(request.receive, collect(steps))
+                gateway.metrics.observe_audio(task, result.transcript.duration, time.perf_counter() - started)
+                return JSONResponse(to_diarized_json(result.transcript, result.said))
             if params.stream:
                 plan = await transcriber.plan(audio, _options(params), request_id, params.chunking)
                 stream = stream_transcript(
@@ -157,11 +234,7 @@ async def _handle(request: Request, gateway: Gateway, task: Task) -> Response:
                     timeout_s=settings.request_timeout_s,
                     metrics=gateway.metrics,
                 )
-                return StreamingResponse(
-                    _sse_events(stream, plan.options.want_logprobs),
-                    media_type="text/event-stream",
-                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-                )
+                return _event_stream(_sse_events(stream, plan.options.want_logprobs))
             started = time.perf_counter()
             transcript = await until_disconnect(
                 request.receive, transcriber.transcribe(audio, _options(params), request_id, params.chunking)
