@@ -107,6 +107,9 @@ bench: install-dev
 	  fi; \
 	fi
 	$(PY) -m bench.run $(BENCH_ARGS)
+	@# Who spoke when: the speaker model alone (DER per file), then its cost through our server.
+	$(PY) -m bench.diarization --candidates campplus
+	$(PY) -m bench.diarized_server
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

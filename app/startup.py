@@ -7,7 +7,6 @@ or when the operator asked for all or nothing (`require_all_models`).
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import PurePath
@@ -16,6 +15,7 @@ from app.ops.metrics import Metrics
 from app.state import ModelFailure, Runtime, Served
 from config import ModelSpec, Settings
 from models.speakers.interface import Diarizer
+from models.speakers.registry import load_diarizer
 
 log = logging.getLogger("speech_gateway")
 
@@ -90,6 +90,4 @@ async def start_models(settings: Settings, metrics: Metrics, start: ModelStarter
 
 def load_speaker_model(name: str) -> Diarizer:
     """The diarizer named `name`, from the speaker models' registry (`models.speakers`)."""
-    registry = importlib.import_module("models.speakers.registry")
-    diarizer: Diarizer = registry.load_diarizer(name)
-    return diarizer
+    return load_diarizer(name)

@@ -8,7 +8,6 @@ diarized text must hold the plain transcript's words (within 2 %): none lost or 
 from __future__ import annotations
 
 import base64
-import importlib.util
 import io
 from pathlib import Path
 
@@ -18,11 +17,6 @@ import soundfile as sf
 from openai import OpenAI
 
 from tests.speech import SAMPLE_RATE, SENTENCES, speak, wer, write_wav
-
-# The lead removes this skip when the speaker model's branch is merged.
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("models.speakers.registry") is None, reason="no speaker model in this build yet"
-)
 
 LOW, HIGH = "en+m3", "en+f4"  # a low male voice and a high female one
 TURNS = [(LOW, SENTENCES[4]), (HIGH, SENTENCES[5]), (LOW, SENTENCES[6]), (HIGH, SENTENCES[7])]

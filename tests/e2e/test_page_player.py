@@ -302,7 +302,7 @@ def _speaker_view(page: Any) -> list[tuple[str, str]]:
 
 
 def test_the_servers_own_speakers_are_shown(server: Server, page: Any, tmp_path: Path) -> None:
-    """The same rendering from the server's own diarized_json; skipped while the server refuses it."""
+    """The same rendering from the server's own diarized_json."""
     # Two espeak-ng voices taking turns: a low male one, then a high female one.
     two = [compose([UPLOAD_SENTENCES[0]], 0.6, voice="en+m3"), compose([UPLOAD_SENTENCES[1]], 0.6, voice="en+f4")]
     wav = write_wav(tmp_path / "two.wav", np.concatenate(two))
@@ -312,8 +312,7 @@ def test_the_servers_own_speakers_are_shown(server: Server, page: Any, tmp_path:
     page.select_option("#response-format", "diarized_json")
     with page.expect_response("**/v1/audio/transcriptions") as info:
         page.click("#send-file")
-    if info.value.status == 400 and "diarized_json" in info.value.text():
-        pytest.skip(f"the server does not answer diarized_json yet: {info.value.text()[:200]}")
+    assert info.value.status == 200, info.value.text()[:300]
     _wait_done(page, 300)
     answer = info.value.json()
     spoken = [s for s in answer["segments"] if s["text"].strip()]
