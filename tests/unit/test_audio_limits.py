@@ -148,12 +148,13 @@ async def test_a_cancelled_waiter_leaves_the_queue() -> None:
 def test_speech_detection_in_chunks_equals_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
     """The detector's state runs on from chunk to chunk: chunking bounds memory, not the result."""
     from app.audio import vad
+    from models import silero
 
     rng = np.random.default_rng(5)
     samples = np.concatenate([rng.standard_normal(16000 * 3) * 0.2, np.zeros(16000 * 2)]).astype(np.float32)
     detector = vad.SileroVad()
     whole = detector.probabilities(samples)
-    monkeypatch.setattr(vad, "CHUNK_FRAMES", 7)
+    monkeypatch.setattr(silero, "CHUNK_FRAMES", 7)
     chunked = detector.probabilities(samples)
     assert len(whole) == len(chunked) == -(-len(samples) // vad.FRAME)
     assert np.abs(whole - chunked).max() < 1e-5
