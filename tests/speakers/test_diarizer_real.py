@@ -8,19 +8,17 @@ with 0.3-1.0 s gaps; a turn's time is its speech's (bench/conversation.py finds 
 from __future__ import annotations
 
 import itertools
-import random
 
 import numpy as np
 import pytest
 
-from bench.conversation import POCKETSPHINX, cut, layout, load, mix
+from bench.conversation import POCKETSPHINX, load
 from bench.der import der
 from models.speakers.interface import KnownSpeaker, SpeakerTurn
 from models.speakers.registry import load_diarizer
+from tests.speakers.talkers import LIBRIVOX, RATE, two_talkers
 
-RATE = 16_000
 COLLAR_S = 0.25
-LIBRIVOX = sorted((POCKETSPHINX / "librivox").glob("*.wav"))
 pytestmark = pytest.mark.skipif(
     not LIBRIVOX, reason="needs the Debian package pocketsphinx-testdata (make install-dev installs it)"
 )
@@ -28,16 +26,7 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def conversation() -> tuple[np.ndarray, list[tuple[float, float, str]]]:
-    order = [("reader", LIBRIVOX[1]), ("other", POCKETSPHINX / "goforward.raw"), ("reader", LIBRIVOX[4]),
-             ("other", POCKETSPHINX / "something.raw"), ("reader", LIBRIVOX[2])]  # fmt: skip
-    clips, lengths = [], []
-    for _, path in order:
-        clip, onset, offset = cut(load(path, RATE), RATE)
-        clips.append((clip * (0.5 / float(np.abs(clip).max())), onset))
-        lengths.append(offset - onset)
-    spans = layout(lengths, random.Random(3), (0.5, 1.0), (0.3, 1.0))
-    audio = mix(clips, [s for s, _ in spans], RATE)
-    return audio, [(s, e, who) for (s, e), (who, _) in zip(spans, order, strict=True)]
+    return two_talkers()
 
 
 @pytest.fixture(scope="module")
