@@ -55,6 +55,11 @@ def _stalled_run(segments: Sequence[Segment]) -> bool:
     return False
 
 
+def too_dense_for(tokens: int, seconds: float) -> bool:
+    """More tokens than `seconds` of speech can hold."""
+    return tokens > _room(seconds) + TOKEN_SLACK
+
+
 def looped(segments: Sequence[Segment]) -> bool:
     """Whether a window's reading is a decoding loop rather than what was said."""
     if not segments:

@@ -205,6 +205,12 @@ async def read_window(
     )
     # The coolest reading that passes the model's checks, else the most confident one.
     outcome = next((a for a in attempts if not a.retry), max(attempts, key=lambda a: a.score))
+    if outcome.cut_short and not options.segment_times:
+        # Text only, and it ran out of tokens: read the window with timestamps, whose tail re-read
+        # finds what the first reading could not hold.
+        segments, more_in, more_out = await read_window(model, window, replace(options, segment_times=True), stt, calls)
+        spent = sum(a.input_tokens for a in attempts), sum(a.output_tokens for a in attempts)
+        return segments, spent[0] + more_in, spent[1] + more_out
     segments = list(outcome.segments)
     spent_in = sum(a.input_tokens for a in attempts)
     spent_out = sum(a.output_tokens for a in attempts)

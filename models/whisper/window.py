@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from tokenizers import Tokenizer
 
 from models.interface import GenerationResult, Segment, TokenLogprob
-from models.whisper.loops import looped
+from models.whisper.loops import looped, too_dense_for
 from models.whisper.vocab import WhisperVocab, compression_ratio
 
 SECONDS_PER_TIMESTAMP = 0.02
@@ -50,6 +50,9 @@ class WindowOutcome:
     # with repetitive readings ranked below all others).
     score: float = 0.0
     input_tokens: int = 0
+    # A text-only reading (no timestamps) that ran out of tokens: words may be lost past its end,
+    # and without timestamps nothing says where; the window is read again with them.
+    cut_short: bool = False
 
 
 @dataclass(frozen=True)
@@ -183,7 +186,10 @@ def parse_window(
         segments.append(segment(start_tok, end_tok, tokens, logprobs))
         # One closed segment: complete up to its end. No timestamps: the whole window, as OpenAI.
         consumed = (end_tok - ts) * SECONDS_PER_TIMESTAMP if closed else window_s
-    loop = looped(segments + unfinished)
+    untimed = not any(is_ts)
+    # Untimed, the one segment spans the window: speech that truly repeats compresses like a loop,
+    # so only a reading denser than the window's seconds allow counts as one.
+    loop = too_dense_for(len(text_tokens), window_s) if untimed else looped(segments + unfinished)
     return WindowOutcome(
         segments=segments,
         consumed_s=min(consumed, window_s),
@@ -191,4 +197,5 @@ def parse_window(
         looped=loop,
         output_tokens=len(tokens),
         score=avg_logprob - (REPETITION_PENALTY if loop else 0.0),
+        cut_short=untimed and not finished,
     )
