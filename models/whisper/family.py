@@ -263,37 +263,26 @@ class WhisperModel:
         """`stretches` (seconds into `audio`): clips sharing the window; each segment stays in one (`rules.py`)."""
         prompt = options.prompt if temperature <= PROMPT_RESET_TEMPERATURE else None
         decoder_ids = self.decoder_prompt(options.language, options.task, prompt)
-        if not options.segment_times:
-            return self._text_only_request(audio, stt_config, decoder_ids, temperature)
+        timed = options.segment_times
+        if timed:
+            rule = self.logits_rule(stretches)
+        else:
+            # Text only (json, text), after <|notimestamps|> as OpenAI's `without_timestamps`:
+            # timestamps are a fifth of what Whisper writes on dense speech, and every step of
+            # the timestamp rule costs a softmax; the rule keeps only its suppression.
+            decoder_ids = [*decoder_ids, self.vocab.no_timestamps]
+            rule = (LOGITS_RULE, {**self.rule_args, "without_timestamps": True})
+        # P(no speech) sits in the prompt row after <|startoftranscript|>; only an English-only
+        # checkpoint reading with timestamps has that row as its first sampled step instead.
+        from_prompt = self.multilingual or not timed
         return GenerationRequest(
             prompt=self._enc_dec_prompt(audio, stt_config.sample_rate, decoder_ids),
             max_tokens=min(self.sample_len, self.max_target_positions - len(decoder_ids)),
             temperature=temperature,
             sample_logprobs=True,
-            # Multilingual: P(no speech) sits in the prompt row after <|startoftranscript|>.
-            # English-only: that row is the first sampled step, read through logprob_token_ids.
-            prompt_logprobs=NO_SPEECH_TOP_K if self.multilingual else None,
-            logprob_token_ids=None if self.multilingual else [self.vocab.no_speech],
-            logits_rule=self.logits_rule(stretches),
-        )
-
-    def _text_only_request(
-        self, audio: np.ndarray, stt_config: SpeechToTextConfig, decoder_ids: list[int], temperature: float
-    ) -> GenerationRequest:
-        """The text alone, after `<|notimestamps|>`, as OpenAI's `without_timestamps`.
-
-        Timestamps are a fifth of what Whisper writes on dense speech, and every step of the
-        timestamp rule costs a softmax; neither is needed where the answer holds no times.
-        """
-        decoder_ids = [*decoder_ids, self.vocab.no_timestamps]
-        return GenerationRequest(
-            prompt=self._enc_dec_prompt(audio, stt_config.sample_rate, decoder_ids),
-            max_tokens=min(self.sample_len, self.max_target_positions - len(decoder_ids)),
-            temperature=temperature,
-            sample_logprobs=True,
-            # P(no speech) sits in the prompt row after <|startoftranscript|>, for every checkpoint.
-            prompt_logprobs=NO_SPEECH_TOP_K,
-            logits_rule=(LOGITS_RULE, {**self.rule_args, "without_timestamps": True}),
+            prompt_logprobs=NO_SPEECH_TOP_K if from_prompt else None,
+            logprob_token_ids=None if from_prompt else [self.vocab.no_speech],
+            logits_rule=rule,
         )
 
     def get_language_detection_prompt(
