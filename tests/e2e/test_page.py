@@ -82,14 +82,16 @@ def mic_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # tests of later modules need the thread's loop free.
 @pytest.fixture(scope="module")
 def browser(mic_wav: Path) -> Iterator[Any]:
+    yield from chromium(f"--use-file-for-fake-audio-capture={mic_wav}")
+
+
+def chromium(*extra_args: str) -> Iterator[Any]:
+    """Debian's Chromium under sync Playwright, with the page tests' flags and `extra_args`, closed after."""
     _require_browser()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[*CHROMIUM_ARGS, f"--use-file-for-fake-audio-capture={mic_wav}"],
-        )
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, *extra_args])
         try:
             yield launched
         finally:

@@ -18,13 +18,11 @@ import soundfile as sf
 from tests.e2e.conftest import Server
 from tests.e2e.test_page import (
     ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     UPLOAD_SENTENCES,
     _open,
-    _require_browser,
     _wait_done,
     _wait_models,
+    chromium,
 )
 from tests.speech import compose, write_wav
 
@@ -54,17 +52,7 @@ DIARIZED: dict[str, Any] = {
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Chromium as in test_page.py, allowed to play audio without a gesture (a seek by keyboard plays too)."""
-    _require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, "--autoplay-policy=no-user-gesture-required"]
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
+    yield from chromium("--autoplay-policy=no-user-gesture-required")
 
 
 @pytest.fixture
