@@ -27,7 +27,7 @@ from models.signal import HOP, frame_rms, loudness_threshold
 from models.timeline import Timeline
 from models.whisper.loops import MAX_TOKENS_PER_S, TOKEN_SLACK
 from models.whisper.reading import WindowDecoder
-from models.whisper.rules import END_SLACK_S
+from models.whisper.rules import SECONDS_PER_TIMESTAMP, timestamp_spans
 from models.whisper.window import WindowOutcome
 
 # Silence laid between two riders.
@@ -59,11 +59,15 @@ def lay_out(pieces: Sequence[Piece]) -> tuple[np.ndarray, Timeline]:
     return samples, timeline
 
 
-def owner(segment: Segment, timeline: Timeline) -> int | None:
-    """The rider whose span holds the whole segment, if one does."""
-    i = timeline.stretch_at(segment.start)
-    lo, hi = timeline.local[i], timeline.local[i] + timeline.lengths[i] + END_SLACK_S + 1e-6
-    return i if lo - 1e-6 <= segment.start and segment.end <= hi else None
+def owner(segment: Segment, spans: Sequence[Sequence[int]]) -> int | None:
+    """The rider whose timestamp span holds the whole segment, if one does.
+
+    `spans` are the rule's own (`rules.timestamp_spans`): a rider's first allowed timestamp is
+    its start rounded to the 20 ms grid, which may fall a few ms before its start in seconds.
+    """
+    start = round(segment.start / SECONDS_PER_TIMESTAMP)
+    end = round(segment.end / SECONDS_PER_TIMESTAMP)
+    return next((i for i, (lo, hi) in enumerate(spans) if lo <= start and end <= hi), None)
 
 
 def in_rider_time(segments: list[Segment], timeline: Timeline, i: int) -> list[Segment]:
@@ -107,8 +111,9 @@ def split(
 ) -> tuple[list[list[Segment]], str | None]:
     """Each rider's segments (in its own time) and the first doubt found."""
     owned: list[list[Segment]] = [[] for _ in pieces]
+    spans = timestamp_spans(timeline.stretches)
     for segment in outcome.segments:
-        i = owner(segment, timeline)
+        i = owner(segment, spans)
         if i is None:
             return [], f"a segment at {segment.start:.2f}-{segment.end:.2f} s lies in no rider"
         owned[i].append(segment)
