@@ -180,6 +180,9 @@ class VllmEngine:
     def __init__(self, llm: AsyncLLM) -> None:
         self._llm = llm
         self._closed = False
+        # Calls in flight, counted from the moment they are made: vLLM counts a request only once
+        # its input is processed, and requests arriving in that gap would each find it idle.
+        self._in_flight = 0
 
     @classmethod
     def start(
@@ -208,6 +211,7 @@ class VllmEngine:
     async def generate(self, request: GenerationRequest, request_id: str) -> GenerationResult:
         """Run one request to completion; cancelling the caller aborts it in the engine."""
         final = None
+        self._in_flight += 1
         try:
             async for output in self._llm.generate(
                 cast(Any, dict(request.prompt)), sampling_params(request), request_id, lora_request=lora(request)
@@ -216,6 +220,8 @@ class VllmEngine:
         except asyncio.CancelledError:
             await asyncio.shield(self._llm.abort(request_id))
             raise
+        finally:
+            self._in_flight -= 1
         if final is None:
             raise RuntimeError(f"engine returned no output for {request_id}")
         return _result(final, request)
@@ -223,6 +229,7 @@ class VllmEngine:
     async def stream(self, request: GenerationRequest, request_id: str) -> AsyncGenerator[GenerationResult, None]:
         """Cumulative results as tokens arrive; closing or cancelling the consumer aborts it."""
         finished = False
+        self._in_flight += 1
         try:
             async for output in self._llm.generate(
                 cast(Any, dict(request.prompt)),
@@ -234,12 +241,13 @@ class VllmEngine:
                 # The prompt is the same at every step: copy it once, with the last result.
                 yield _result(output, request, with_prompt=finished)
         finally:
+            self._in_flight -= 1
             if not finished:
                 await asyncio.shield(self._llm.abort(request_id))
 
     def pending(self) -> int:
-        """Engine requests not yet finished: running or queued."""
-        return int(self._llm.get_num_unfinished_requests())
+        """Engine requests not yet finished: running, queued, or still having their input processed."""
+        return max(self._in_flight, int(self._llm.get_num_unfinished_requests()))
 
     async def abort(self, request_ids: Sequence[str]) -> None:
         await self._llm.abort(list(request_ids))
