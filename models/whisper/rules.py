@@ -115,8 +115,9 @@ class WhisperLogitsRule:
             upto = last_timestamp if (last_ts and not penultimate_ts) else last_timestamp + 1
             logits[ts:upto] = NEG_INF
 
-        logprobs = torch.log_softmax(logits.float(), dim=-1)
-        if torch.logsumexp(logprobs[ts:], dim=-1) > logprobs[:ts].max():
+        # The reference compares log-probabilities; both sides share softmax's normaliser, so the
+        # raw logits compare alike without a softmax over the whole vocabulary at every step.
+        if torch.logsumexp(logits[ts:].float(), dim=-1) > logits[:ts].max():
             logits[:ts] = NEG_INF
         return logits
 
