@@ -64,7 +64,7 @@ class Metrics:
         )
         self.shared_pieces = Counter(
             "speech_gateway_shared_pieces",
-            "Clips that rode in a shared window, by outcome (kept its segments, or read again alone)",
+            "Clips that rode in a shared window, by outcome (kept its segments, or read again, in halves or alone)",
             ["outcome"],
             registry=r,
         )
@@ -101,10 +101,10 @@ class Metrics:
             self.engine_pass_seconds.labels(kind).observe(interval.seconds)
         self.engine_passes.observe(len(clock.passes))
 
-    def observe_sharing(self, riders: int, read_alone: int) -> None:
+    def observe_sharing(self, riders: int, read_again: int) -> None:
         self.shared_windows.inc()
-        self.shared_pieces.labels("kept").inc(riders - read_alone)
-        self.shared_pieces.labels("read_alone").inc(read_alone)
+        self.shared_pieces.labels("kept").inc(riders - read_again)
+        self.shared_pieces.labels("read_again").inc(read_again)
 
     def observe_audio(self, task: str, audio_s: float, processing_s: float) -> None:
         self.audio_seconds.labels(task).inc(audio_s)

@@ -39,7 +39,7 @@ from models.timeline import Timeline, place
 
 # Pieces a stream starts with before its first piece is done.
 STREAM_HEAD_START = 2
-# Told of every shared window: how many pieces rode in it, how many of them were read again alone.
+# Told of every shared window: how many pieces rode in it, how many of them were read again.
 OnSharedWindow = Callable[[int, int], None]
 
 

@@ -44,10 +44,12 @@ def runs(samples: np.ndarray) -> list[tuple[float, float]]:
 class FakeWhisper:
     """Reads each stretch of sound as one segment, as a model with honest timestamps would.
 
-    `drop` leaves the stretch with that index out of a shared reading (a rider left without text).
+    `drop` leaves the stretch with that index out of a shared reading (a rider left without text);
+    `drop_s` the stretch that long.
     """
 
     drop: int | None = None
+    drop_s: float | None = None
     alone: list[float] = field(default_factory=list)
     shared: list[list[list[int]]] = field(default_factory=list)
     worded: list[float] = field(default_factory=list)
@@ -70,7 +72,11 @@ class FakeWhisper:
         self, result: GenerationResult, window_s: float, offset_s: float, temperature: float, final: bool = False
     ) -> WindowOutcome:
         found = runs(np.asarray(result.text_audio))  # type: ignore[attr-defined]
-        segments = [Segment(a, b, f" {b - a:g} s", tokens=[1, 2]) for i, (a, b) in enumerate(found) if i != self.drop]
+        segments = [
+            Segment(a, b, f" {b - a:g} s", tokens=[1, 2])
+            for i, (a, b) in enumerate(found)
+            if i != self.drop and not (self.drop_s is not None and abs(b - a - self.drop_s) < 1e-6)
+        ]
         return WindowOutcome(segments, window_s)
 
     async def read(self, p: Piece, options: DecodeOptions, calls: EngineCalls, emit: Any = None) -> Reading:
@@ -212,3 +218,14 @@ def test_a_rider_owns_the_first_timestamp_the_rule_allows_it() -> None:
     assert timestamp_spans(timeline.stretches)[1][0] == 227  # <|4.54|>
     shares, why = split(outcome, pieces, timeline)
     assert why is None and [(s.start, s.end) for s in shares[1]] == [(10.0, 11.795)]
+
+
+async def test_a_window_in_doubt_is_read_again_in_halves_and_the_sound_half_keeps_its_window() -> None:
+    model = FakeWhisper(drop_s=3.0)  # the 3 s rider never gets text in a shared reading
+    sharing, told = pool(model)
+    lengths = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0)
+    readings = await asyncio.gather(*(sharing.read(piece(s), DecodeOptions()) for s in lengths))
+    # The window of six, then its halves: 1-2-3 (in doubt again: three riders, read alone) and 4-5-6 (kept).
+    assert len(model.shared) == 3 and sorted(told) == [(3, 0), (3, 3), (6, 6)]
+    assert sorted(model.alone) == [1.0, 2.0, 3.0]
+    assert [r.segments[0].text for r in readings] == [" alone"] * 3 + [" 4 s", " 5 s", " 6 s"]
