@@ -212,8 +212,11 @@ class SharingSetup:
     wait_s: float
     # Whether the engine has work: an idle engine takes a lone piece at once.
     busy: Callable[[], bool]
-    # Told of every shared window: how many pieces rode in it, how many were read again alone.
+    # Told of every shared window: how many pieces rode in it, how many were read again.
     on_window: Callable[[int, int], None] | None = None
+    # Whether pieces of other requests are on their way (their audio is being decoded or cut):
+    # with none, a window leaves at once instead of waiting out `wait_s` for riders who will not come.
+    expected: Callable[[], bool] = lambda: True
 
 
 class SharedWindows(Protocol):
@@ -225,6 +228,10 @@ class SharedWindows(Protocol):
 
     async def read(self, piece: Piece, options: DecodeOptions) -> Reading:
         """The piece's reading in its own time, exactly as if it were read alone."""
+        ...
+
+    def nudge(self) -> None:
+        """No more pieces are on their way: waiting windows may leave."""
         ...
 
 

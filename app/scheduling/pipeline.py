@@ -13,7 +13,7 @@ from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from app.audio.decode import Audio, Source, check_length, open_source, read, resample
 from app.audio.packing import cut
@@ -37,6 +37,7 @@ from models.interface import (
 from models.signal import quiet_noise
 from models.timeline import Timeline, place
 
+T = TypeVar("T")
 # Pieces a stream starts with before its first piece is done.
 STREAM_HEAD_START = 2
 # Told of every shared window: how many pieces rode in it, how many of them were read again.
@@ -116,6 +117,9 @@ class Transcriber:
         # early (streams) and that one long recording cannot hold up every request behind it.
         self.windows_in_flight = windows_in_flight
         self._executor = ThreadPoolExecutor(max_workers=decode_workers, thread_name_prefix="decode")
+        # Audio jobs (decode, resample, speech detection) given to the executor and not yet done:
+        # while there are any, pieces of other requests are on their way to the engine.
+        self._audio_jobs = 0
         self.vad = vad or SileroVad()
         # Short pieces of concurrent requests may share engine windows, where the family offers it.
         self.sharing: SharedWindows | None = None
@@ -126,6 +130,7 @@ class Transcriber:
                     wait_s=window_sharing_wait_s,
                     busy=lambda: engine.pending() > 0,
                     on_window=on_shared_window,
+                    expected=lambda: self._audio_jobs > 0,
                 )
             )
 
@@ -148,11 +153,20 @@ class Transcriber:
         return self.sharing is not None and not streaming and self.sharing.takes(piece)
 
     # -- audio --------------------------------------------------------------------------------
+    async def _audio_job(self, job: Callable[..., T], *args: Any) -> T:
+        """`job(*args)` off the event loop; the last one done tells waiting shared windows to leave."""
+        self._audio_jobs += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, job, *args)
+        finally:
+            self._audio_jobs -= 1
+            if self._audio_jobs == 0 and self.sharing is not None:
+                self.sharing.nudge()
+
     async def open_audio(self, path: Path, max_seconds: float) -> Source:
         """What the upload claims, checked before anything is decoded (off the event loop)."""
-        loop = asyncio.get_running_loop()
         with stages.stage("decode"):
-            return await loop.run_in_executor(self._executor, open_source, path, max_seconds)
+            return await self._audio_job(open_source, path, max_seconds)
 
     def _load(self, source: Source, task: Task) -> Audio:
         stt = self.model.get_speech_to_text_config(task)
@@ -162,11 +176,10 @@ class Transcriber:
 
     async def load_audio(self, source: Source, task: Task) -> Audio:
         """Decode and resample off the event loop, at the family's rate."""
-        loop = asyncio.get_running_loop()
         # The thread gets the request's context, so the resampler's share is told apart.
         run = contextvars.copy_context().run
         with stages.stage("decode"):
-            return await loop.run_in_executor(self._executor, run, self._load, source, task)
+            return await self._audio_job(run, self._load, source, task)
 
     # -- planning -----------------------------------------------------------------------------
     def check(self, options: DecodeOptions) -> DecodeOptions:
@@ -184,11 +197,8 @@ class Transcriber:
         options = self.check(options)
         stt = self.model.get_speech_to_text_config(options.task)
         packing = chunking or (VadParams() if stt.pack_speech else None)
-        loop = asyncio.get_running_loop()
         with stages.stage("vad"):
-            pieces, timelines = await loop.run_in_executor(
-                self._executor, cut, audio.samples, audio.sample_rate, stt, packing, self.vad
-            )
+            pieces, timelines = await self._audio_job(cut, audio.samples, audio.sample_rate, stt, packing, self.vad)
         with stages.stage("model"):
             options = await self.model.prepare(pieces, options, engine_calls(self.engine, f"{request_id}-prep", 0))
         return Plan(audio, pieces, options, stt, timelines)

@@ -124,6 +124,8 @@ class WindowSharing:
             car = self._cars[key] = Car()
             car.departure = loop.call_later(self.setup.wait_s, self._depart, key)
         car.riders.append(rider)
+        if not self.setup.expected():
+            self._soon(key)
         joined = time.perf_counter()
         try:
             reading = await asyncio.shield(rider.done)
@@ -145,6 +147,22 @@ class WindowSharing:
         if clock is not None and departed is not None:
             clock.record("sharing_wait", joined, departed)
             clock.record_pass("shared", departed, time.perf_counter())
+
+    def nudge(self) -> None:
+        for key in list(self._cars):
+            self._soon(key)
+
+    def _soon(self, key: DecodeOptions) -> None:
+        """The window leaves once the pieces made with this one have joined, unless others are on their way.
+
+        Two turns of the loop: a request's pieces are made together and join on the next turn.
+        """
+        loop = asyncio.get_running_loop()
+        loop.call_soon(loop.call_soon, self._depart_unless_expected, key)
+
+    def _depart_unless_expected(self, key: DecodeOptions) -> None:
+        if not self.setup.expected():
+            self._depart(key)
 
     def _depart(self, key: DecodeOptions) -> None:
         car = self._cars.pop(key, None)

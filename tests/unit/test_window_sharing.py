@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,7 +93,9 @@ class AudioResult(GenerationResult):
     text_audio: Any = None
 
 
-def setup(model: FakeWhisper, wait_s: float = 0.05, busy: bool = True) -> tuple[SharingSetup, list[tuple[int, int]]]:
+def setup(
+    model: FakeWhisper, wait_s: float = 0.05, busy: bool = True, expected: Callable[[], bool] = lambda: True
+) -> tuple[SharingSetup, list[tuple[int, int]]]:
     told: list[tuple[int, int]] = []
 
     def calls(tag: str) -> EngineCalls:
@@ -109,7 +111,7 @@ def setup(model: FakeWhisper, wait_s: float = 0.05, busy: bool = True) -> tuple[
 
         return EngineCalls(generate=generate, stream=stream)
 
-    return SharingSetup(calls, wait_s, lambda: busy, lambda r, a: told.append((r, a))), told
+    return SharingSetup(calls, wait_s, lambda: busy, lambda r, a: told.append((r, a)), expected), told
 
 
 def pool(model: FakeWhisper, window_s: float = 30.0, **kwargs: Any) -> tuple[WindowSharing, list[tuple[int, int]]]:
@@ -229,3 +231,27 @@ async def test_a_window_in_doubt_is_read_again_in_halves_and_the_sound_half_keep
     assert len(model.shared) == 3 and sorted(told) == [(3, 0), (3, 3), (6, 6)]
     assert sorted(model.alone) == [1.0, 2.0, 3.0]
     assert [r.segments[0].text for r in readings] == [" alone"] * 3 + [" 4 s", " 5 s", " 6 s"]
+
+
+async def test_with_no_one_on_the_way_the_pieces_made_together_leave_at_once() -> None:
+    # One request's short pieces, the engine busy with its first: nobody else's audio is being
+    # decoded, so they ride together without waiting out the 5 s (measured: they waited 0.5 s).
+    model = FakeWhisper()
+    sharing, told = pool(model, wait_s=5.0, expected=lambda: False)
+    reads = [sharing.read(piece(s), DecodeOptions()) for s in (2.0, 3.0)]
+    readings = await asyncio.wait_for(asyncio.gather(*reads), 0.5)
+    assert told == [(2, 0)] and [r.segments[0].text for r in readings] == [" 2 s", " 3 s"]
+
+
+async def test_pieces_wait_for_those_on_their_way_and_leave_when_the_last_is_told() -> None:
+    model = FakeWhisper()
+    on_the_way = [True]
+    sharing, told = pool(model, wait_s=5.0, expected=lambda: on_the_way[0])
+    first = asyncio.ensure_future(sharing.read(piece(2.0), DecodeOptions()))
+    await asyncio.sleep(0.05)
+    assert not first.done() and told == []  # another request's audio is still being decoded
+    second = asyncio.ensure_future(sharing.read(piece(3.0), DecodeOptions()))
+    on_the_way[0] = False
+    sharing.nudge()  # that request's pieces are made: the window leaves with both
+    await asyncio.wait_for(asyncio.gather(first, second), 0.5)
+    assert told == [(2, 0)]
