@@ -255,3 +255,17 @@ async def test_pieces_wait_for_those_on_their_way_and_leave_when_the_last_is_tol
     sharing.nudge()  # that request's pieces are made: the window leaves with both
     await asyncio.wait_for(asyncio.gather(first, second), 0.5)
     assert told == [(2, 0)]
+
+
+async def test_one_requests_own_pieces_are_read_alone_side_by_side() -> None:
+    # Sharing is between requests: alone, a request's pieces are read at once in parallel.
+    model = FakeWhisper()
+    sharing, told = pool(model, wait_s=5.0, expected=lambda: False)
+
+    async def request(*lengths: float) -> list[Reading]:
+        with stages.clocked():
+            return list(await asyncio.gather(*(sharing.read(piece(s), DecodeOptions()) for s in lengths)))
+
+    readings = await asyncio.wait_for(request(2.0, 3.0), 0.5)
+    assert told == [] and sorted(model.alone) == [2.0, 3.0] and model.shared == []
+    assert all(r.segments[0].text == " alone" for r in readings)
