@@ -13,6 +13,7 @@ from bench.workloads import Workload
 SYSTEMS = {
     "ours": "speech-gateway (this project)",
     "ours-words": "speech-gateway asked for word timestamps too (verbose_json, word and segment granularities)",
+    "ours-shared": "speech-gateway with shared windows turned on (WINDOW_SHARING_WAIT_MS=500; off by default)",
     "vllm": "vLLM 0.32 /v1/audio/transcriptions (python -m vllm.entrypoints.openai.api_server), "
     "with our engine tuning (the model on every core)",
     "vllm-shipped": "the same vLLM server as shipped (its own CPU core reservation)",

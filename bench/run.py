@@ -30,7 +30,7 @@ from bench.outcome import Outcome, Scores, failed, score
 from bench.servers import STARTERS, ServerConfig, StartFailure
 from bench.workloads import KEYS, Workload, build
 
-SYSTEMS = ["ours", "ours-words", "vllm", "vllm-shipped", "fw-float32", "fw-int8"]
+SYSTEMS = ["ours", "ours-words", "ours-shared", "vllm", "vllm-shipped", "fw-float32", "fw-int8"]
 # Systems whose requests ask for word timestamps (ours / ours-words is what words cost).
 WORD_SYSTEMS = {"ours-words"}
 

@@ -82,7 +82,7 @@ def start(name: str, command: list[str], env: dict[str, str], port: int, ready_p
     raise StartFailure(f"{name} did not start within {START_TIMEOUT_S} s; see {log}")
 
 
-def ours(config: ServerConfig) -> Server:
+def ours(config: ServerConfig, extra: dict[str, str] | None = None) -> Server:
     port = free_port()
     env = {
         **os.environ,
@@ -93,8 +93,14 @@ def ours(config: ServerConfig) -> Server:
         "SPEECH_GATEWAY_DTYPE": config.dtype,
         "SPEECH_GATEWAY_GPU_MEMORY_UTILIZATION": "0.35",
         "SPEECH_GATEWAY_LOG_LEVEL": "warning",
+        **(extra or {}),
     }
     return start("speech-gateway", [sys.executable, "-m", "app"], env, port, "/ready", config.log)
+
+
+def ours_shared(config: ServerConfig) -> Server:
+    """Ours with shared windows turned on (off by default), as an operator may choose."""
+    return ours(config, {"SPEECH_GATEWAY_WINDOW_SHARING_WAIT_MS": "500"})
 
 
 def _vllm(name: str, config: ServerConfig, env: dict[str, str]) -> Server:
@@ -121,6 +127,7 @@ def vllm_shipped(config: ServerConfig) -> Server:
 STARTERS: dict[str, Callable[[ServerConfig], Server]] = {
     "ours": ours,
     "ours-words": ours,
+    "ours-shared": ours_shared,
     "vllm": vllm_tuned,
     "vllm-shipped": vllm_shipped,
 }

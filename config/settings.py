@@ -165,12 +165,15 @@ class Settings(BaseSettings):
     windows_per_request: int = Field(
         32, ge=1, description="Windows of one request decoded at once (the rest wait their turn)."
     )
+    # Off by default: a clip read in one window with others is read in their company (its words
+    # can differ with who rode along), and an answer must not depend on what else is in flight.
     window_sharing_wait_ms: float = Field(
-        500,
+        0,
         ge=0,
         le=5000,
-        description="How long a short clip waits for clips of other requests to share one model window "
-        "with, where the model family can split a window back by its timestamps (0: never shared).",
+        description="Opt-in: how long a short clip may wait for clips of other requests to share one model "
+        "window with, where the model family can split a window back by its timestamps (0, the default: never "
+        "shared). Sharing saves encoder passes under load, but a clip's words can then differ with its company.",
     )
 
     # Who spoke when (`response_format=diarized_json`).

@@ -1,15 +1,18 @@
-"""64 requests at once, 64 different sentences: clips share windows and no words cross between them."""
+"""64 requests at once, 64 different sentences: shared windows are off by default; turned on, clips
+share windows and no words cross between them."""
 
 from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.e2e.conftest import Server, assert_no_unhandled_errors, start_server, stop_server, wait_ready
 from tests.speech import MORE_SENTENCES, SENTENCES, normalise, speak, wer, write_wav
 
 pytestmark = pytest.mark.e2e
@@ -32,9 +35,36 @@ def _metric(http: httpx.Client, name: str) -> float:
     return sum(float(m[1]) for m in re.finditer(rf"^{name}(?:{{[^}}]*}})? (\S+)$", body, re.MULTILINE))
 
 
-def test_sixty_four_clips_at_once_share_windows_without_cross_talk(http: httpx.Client, audio_dir: Path) -> None:
+@pytest.fixture(scope="module")
+def clips(audio_dir: Path) -> list[Path]:
     assert len(set(SIXTY_FOUR)) == 64
-    paths = [write_wav(audio_dir / f"clip-{i}.wav", speak(s)) for i, s in enumerate(SIXTY_FOUR)]
+    return [write_wav(audio_dir / f"clip-{i}.wav", speak(s)) for i, s in enumerate(SIXTY_FOUR)]
+
+
+@pytest.fixture(scope="module")
+def sharing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    """A server with shared windows turned on (the default server keeps them off)."""
+    running: Server = start_server(tmp_path_factory.mktemp("sharing"), {"SPEECH_GATEWAY_WINDOW_SHARING_WAIT_MS": "500"})
+    try:
+        wait_ready(running)
+        with httpx.Client(base_url=running.base_url, timeout=600) as c:
+            yield c
+    finally:
+        stop_server(running)
+    assert_no_unhandled_errors(running)
+
+
+def test_by_default_clips_at_once_are_read_alone(http: httpx.Client, clips: list[Path]) -> None:
+    # An answer must not depend on what else is in flight: by default no clip rides with another's.
+    before = _metric(http, "speech_gateway_shared_windows_total")
+    with ThreadPoolExecutor(16) as pool:
+        texts = list(pool.map(lambda p: _text(http, p), clips[:16]))
+    assert _metric(http, "speech_gateway_shared_windows_total") == before
+    assert wer(" ".join(SIXTY_FOUR[:16]), " ".join(texts)) < 0.2
+
+
+def test_sixty_four_clips_at_once_share_windows_without_cross_talk(sharing: httpx.Client, clips: list[Path]) -> None:
+    http, paths = sharing, clips
     shared_before = _metric(http, "speech_gateway_shared_windows_total")
     with ThreadPoolExecutor(64) as pool:
         together = list(pool.map(lambda p: _text(http, p), paths))
