@@ -143,11 +143,12 @@ def dump(path: Path, workloads: list[Workload], outcomes: dict[str, dict[str, Ou
 
 
 def crosstalk_run(config: ServerConfig, requests: int) -> None:
-    """The cross-talk stress run (bench/crosstalk.py) against a fresh server of ours."""
+    """The cross-talk stress run (bench/crosstalk.py) against a fresh server of ours, shared windows
+    turned on (by default clips are read alone and there is nothing to cross)."""
     print(f"\ncross-talk stress run, {requests} requests:", flush=True)
     try:
         crosstalk.load_clips()
-        server = STARTERS["ours"](config)
+        server = STARTERS["ours-shared"](config)
     except (crosstalk.MissingSounds, StartFailure) as exc:
         print(f"  skipped: {exc}", flush=True)
         return
