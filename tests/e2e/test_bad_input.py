@@ -183,7 +183,6 @@ def odd_but_valid(speech: np.ndarray) -> dict[str, tuple[bytes, str]]:
         "stereo": (wav(stereo), "a.wav"),
         "5.1": (wav(surround), "a.wav"),
         "no file extension, FLAC inside": (wav(speech, fmt="FLAC"), "upload"),
-        "wrong extension, OGG inside": (wav(speech, subtype="VORBIS", fmt="OGG"), "a.mp3"),
     }
 
 
@@ -225,6 +224,20 @@ def test_odd_but_valid_audio_is_transcribed(http: httpx.Client, speech: np.ndarr
     body, filename = odd_but_valid(speech)[name]
     # The clean clip reads word for word; 0.3 lets two words of nine differ.
     assert wer(TEXT, _text(http, body, filename)) < 0.3
+
+
+def test_ogg_vorbis_named_mp3_reads_as_its_own_samples(http: httpx.Client, speech: np.ndarray) -> None:
+    # Vorbis is lossy: the clip's decoded samples are not the clean clip's, and read as text only
+    # (`json`) Whisper base hears "jump, so verba" in them where the clean clip reads word for
+    # word (measured on an Intel Xeon; with timestamps it reads "jump over the"). What the upload
+    # is held to is its container: read by its content, not its name, to exactly the samples a
+    # Vorbis decoder gives, so it reads as those samples sent as 32-bit float WAV. A wrong decode
+    # (or none) reads nothing like the sentence.
+    upload = wav(speech, subtype="VORBIS", fmt="OGG")
+    decoded = wav(sf.read(io.BytesIO(upload), dtype="float32")[0], subtype="FLOAT")
+    text = _text(http, upload, "a.mp3")
+    assert text == _text(http, decoded, "same.wav")
+    assert wer(TEXT, text) < 0.5, text
 
 
 @pytest.mark.parametrize("name", list(LOSSY_MAX_WER))
