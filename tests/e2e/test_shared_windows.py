@@ -61,6 +61,9 @@ def test_by_default_clips_at_once_are_read_alone(http: httpx.Client, clips: list
         texts = list(pool.map(lambda p: _text(http, p), clips[:16]))
     assert _metric(http, "speech_gateway_shared_windows_total") == before
     assert wer(" ".join(SIXTY_FOUR[:16]), " ".join(texts)) < 0.2
+    # ... and each clip read together with the others reads as it does alone.
+    alone = [_text(http, p) for p in clips[:16]]
+    assert texts == alone, [(t, a) for t, a in zip(texts, alone, strict=True) if t != a]
 
 
 def test_sixty_four_clips_at_once_share_windows_without_cross_talk(sharing: httpx.Client, clips: list[Path]) -> None:
