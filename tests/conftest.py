@@ -1,8 +1,10 @@
-"""Fixtures shared by every tier: Whisper models built from the tokenizers the PyPI packages ship."""
+"""Fixtures shared by every tier: Whisper models built from the tokenizers the PyPI packages ship, and the
+slow starts (real servers, mypy) begun as the session begins, beside the quick tests that run first."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,21 @@ from tokenizers import Tokenizer
 
 from models.whisper import WhisperModel
 from models.whisper.embedded import WHISPER_BASE, WHISPER_TINY_EN, PackagedWhisper, locate
+from tests.background import MYPY
+from tests.e2e.servers import AHEAD
 from tests.speech import SAMPLE_RATE
+
+
+@pytest.fixture(scope="session", autouse=True)
+def starts_ahead(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Start what the collected tests will wait for: mypy, and the first real servers they use."""
+    items = request.session.items
+    if any(item.name == "test_mypy" for item in items):
+        MYPY.start()
+    AHEAD.begin(items, tmp_path_factory)
+    yield
+    AHEAD.end()
+    MYPY.stop()
 
 
 def packaged_whisper(spec: PackagedWhisper, multilingual: bool) -> WhisperModel:

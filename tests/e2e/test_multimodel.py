@@ -19,7 +19,7 @@ import pytest
 import soundfile as sf
 
 from models.audio_chat import MAX_NEW_TOKENS
-from tests.e2e.conftest import Server, assert_no_unhandled_errors, start_server, stop_server, wait_ready
+from tests.e2e.servers import AHEAD, Server, assert_no_unhandled_errors, wait_ready
 from tests.families.reference import hf_greedy
 from tests.families.tiny import build_checkpoint
 from tests.speech import SENTENCES, require_tools, speak, wer, write_wav
@@ -32,21 +32,16 @@ READ = [SENTENCES[i] for i in (7, 8, 9, 0)]
 CONCURRENT = 16
 
 
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_checkpoint("qwen3_asr", tmp_path_factory.mktemp("tiny") / "qwen3_asr", seed=0)
-
-
-@pytest.fixture(scope="module")
-def two_models(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    require_tools()
+def environment(folder: Path) -> dict[str, str]:
+    """The three models, the tiny one's checkpoint built in the server's folder."""
+    checkpoint = build_checkpoint("qwen3_asr", folder / "qwen3_asr", seed=0)
     models = [
         # Whisper base's float32 weights and activations take about 1.3 GiB of its share.
         {"model": "whisper-base", "model_aliases": ["whisper-1"], "gpu_memory_utilization": 0.12},
-        {"model": str(tiny_checkpoint), "served_model_name": TINY, "max_model_len": 2048},
-        {"model": str(tiny_checkpoint.parent / "missing"), "served_model_name": "missing"},
+        {"model": str(checkpoint), "served_model_name": TINY, "max_model_len": 2048},
+        {"model": str(folder / "missing"), "served_model_name": "missing"},
     ]
-    env = {
+    return {
         "SPEECH_GATEWAY_MODELS": json.dumps(models),
         # Inherited by each model that does not set its own: float32 as transformers runs the
         # reference, and a small memory share (the tiny model's).
@@ -56,13 +51,26 @@ def two_models(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) 
         # this test is about models side by side, so each request reads its own windows.
         "SPEECH_GATEWAY_WINDOW_SHARING_WAIT_MS": "0",
     }
-    server = start_server(tmp_path_factory.mktemp("two-models"), env)
+
+
+AHEAD.plan("two_models", environment)
+
+
+@pytest.fixture(scope="module")
+def two_models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    require_tools()
+    server = AHEAD.take("two_models", tmp_path_factory).server
     try:
         wait_ready(server)
         yield server
     finally:
-        stop_server(server)
+        AHEAD.release("two_models")
     assert_no_unhandled_errors(server)
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(two_models: Server, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return AHEAD.take("two_models", tmp_path_factory).folder / "qwen3_asr"
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.background import MYPY
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -22,8 +24,9 @@ def test_ruff_lint_and_format() -> None:
 
 
 def test_mypy() -> None:
-    result = run("mypy")
-    assert result.returncode == 0, result.stdout
+    # Begun as the session started (tests/conftest.py), beside the tests before this one.
+    returncode, output = MYPY.result(timeout_s=600)
+    assert returncode == 0, output
 
 
 def imports_of(path: Path) -> set[str]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import Server, assert_no_unhandled_errors, start_server, stop_server, wait_ready
+from tests.e2e.servers import AHEAD, Server, assert_no_unhandled_errors, wait_ready
 from tests.speech import SENTENCES, compose, require_tools, wer, write_wav
 
 pytestmark = pytest.mark.e2e
@@ -22,22 +22,23 @@ pytestmark = pytest.mark.e2e
 KEY = "sk-test-4f1c"
 
 
+ENV = {
+    "SPEECH_GATEWAY_MODEL": "whisper-tiny.en",
+    "SPEECH_GATEWAY_API_KEY": f"other-key,{KEY}",
+    "SPEECH_GATEWAY_SHUTDOWN_GRACE_S": "60",
+}
+AHEAD.plan("tiny", lambda folder: ENV)
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     require_tools()
-    server = start_server(
-        tmp_path_factory.mktemp("tiny"),
-        {
-            "SPEECH_GATEWAY_MODEL": "whisper-tiny.en",
-            "SPEECH_GATEWAY_API_KEY": f"other-key,{KEY}",
-            "SPEECH_GATEWAY_SHUTDOWN_GRACE_S": "60",
-        },
-    )
+    server = AHEAD.take("tiny", tmp_path_factory).server
     try:
         wait_ready(server)
         yield server
     finally:
-        stop_server(server)
+        AHEAD.release("tiny")
     assert_no_unhandled_errors(server)
 
 
