@@ -75,9 +75,10 @@ class PeakRss(threading.Thread):
         return self.peak
 
 
-def post(url: str, body: bytes, filename: str = "a.wav") -> httpx.Response:
+def post(url: str, body: bytes, filename: str = "a.wav", language: str | None = None) -> httpx.Response:
+    data = {"model": "whisper-1", **({"language": language} if language else {})}
     with httpx.Client(base_url=url, timeout=900) as client:
-        return client.post("/v1/audio/transcriptions", files={"file": (filename, body)}, data={"model": "whisper-1"})
+        return client.post("/v1/audio/transcriptions", files={"file": (filename, body)}, data=data)
 
 
 def main() -> None:

@@ -31,7 +31,11 @@ def engine_requests(http: httpx.Client) -> float:
 
 
 def test_burst_of_128_requests_64_at_a_time(
-    server: Server, http: httpx.Client, sentence_audio: dict[str, np.ndarray], audio_dir: Path
+    server: Server,
+    http: httpx.Client,
+    sentence_audio: dict[str, np.ndarray],
+    audio_dir: Path,
+    read_alone: dict[str, str],
 ) -> None:
     paths = {s: write_wav(audio_dir / f"load-{i}.wav", a) for i, (s, a) in enumerate(sentence_audio.items())}
     jobs = [SENTENCES[i % len(SENTENCES)] for i in range(REQUESTS)]
@@ -48,7 +52,7 @@ def test_burst_of_128_requests_64_at_a_time(
         return r.status_code, time.perf_counter() - started, text
 
     # What each clip gives alone: under load every answer must be that clip's, not a neighbour's.
-    alone = {sentence: one(sentence)[2] for sentence in SENTENCES}
+    alone = read_alone
     baseline_rss = tree_rss(server.process.pid)
     sampler = PeakRss(server.process.pid)
     sampler.start()
