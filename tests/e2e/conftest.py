@@ -22,7 +22,6 @@ from tests.e2e.servers import (
     start_server,
     stop_server,
     unhandled_errors,
-    wait_ready,
 )
 from tests.speech import SAMPLE_RATE, SENTENCES, compose, require_tools, speak, write_wav
 
@@ -41,13 +40,7 @@ AHEAD.plan("server", lambda folder: SESSION_ENV)
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     require_tools()
-    running = AHEAD.take("server", tmp_path_factory).server
-    try:
-        wait_ready(running)
-        yield running
-    finally:
-        AHEAD.release("server")
-    assert_no_unhandled_errors(running)
+    yield from AHEAD.served("server", tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

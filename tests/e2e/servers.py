@@ -22,7 +22,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -161,6 +161,16 @@ class Ahead:
         if fixture not in self.running:
             self._start(fixture)
         return self.running[fixture]
+
+    def served(self, fixture: str, folders: pytest.TempPathFactory) -> Iterator[Server]:
+        """A fixture's body: its server once ready; let go after its tests, and its log held to no unhandled error."""
+        running = self.take(fixture, folders).server
+        try:
+            wait_ready(running)
+            yield running
+        finally:
+            self.release(fixture)
+        assert_no_unhandled_errors(running)
 
     def release(self, fixture: str) -> None:
         """Stop the fixture's server and start the next one planned."""

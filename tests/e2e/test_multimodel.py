@@ -19,7 +19,7 @@ import pytest
 import soundfile as sf
 
 from models.audio_chat import MAX_NEW_TOKENS
-from tests.e2e.servers import AHEAD, Server, assert_no_unhandled_errors, wait_ready
+from tests.e2e.servers import AHEAD, Server
 from tests.families.reference import hf_greedy
 from tests.families.tiny import build_checkpoint
 from tests.speech import SENTENCES, require_tools, speak, wer, write_wav
@@ -59,13 +59,7 @@ AHEAD.plan("two_models", environment)
 @pytest.fixture(scope="module")
 def two_models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     require_tools()
-    server = AHEAD.take("two_models", tmp_path_factory).server
-    try:
-        wait_ready(server)
-        yield server
-    finally:
-        AHEAD.release("two_models")
-    assert_no_unhandled_errors(server)
+    yield from AHEAD.served("two_models", tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.servers import AHEAD, Server, assert_no_unhandled_errors, wait_ready
+from tests.e2e.servers import AHEAD, Server
 from tests.speech import SENTENCES, compose, require_tools, wer, write_wav
 
 pytestmark = pytest.mark.e2e
@@ -33,13 +33,7 @@ AHEAD.plan("tiny", lambda folder: ENV)
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     require_tools()
-    server = AHEAD.take("tiny", tmp_path_factory).server
-    try:
-        wait_ready(server)
-        yield server
-    finally:
-        AHEAD.release("tiny")
-    assert_no_unhandled_errors(server)
+    yield from AHEAD.served("tiny", tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.servers import AHEAD, assert_no_unhandled_errors, wait_ready
+from tests.e2e.servers import AHEAD
 from tests.speech import MORE_SENTENCES, SENTENCES, normalise, speak, wer, write_wav
 
 pytestmark = pytest.mark.e2e
@@ -47,14 +47,9 @@ AHEAD.plan("sharing", lambda folder: {"SPEECH_GATEWAY_WINDOW_SHARING_WAIT_MS": "
 @pytest.fixture(scope="module")
 def sharing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     """A server with shared windows turned on (the default server keeps them off)."""
-    running = AHEAD.take("sharing", tmp_path_factory).server
-    try:
-        wait_ready(running)
+    for running in AHEAD.served("sharing", tmp_path_factory):
         with httpx.Client(base_url=running.base_url, timeout=600) as c:
             yield c
-    finally:
-        AHEAD.release("sharing")
-    assert_no_unhandled_errors(running)
 
 
 def test_by_default_clips_at_once_are_read_alone(
