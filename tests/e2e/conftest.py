@@ -11,18 +11,7 @@ import numpy as np
 import pytest
 from openai import OpenAI
 
-from tests.e2e.servers import (
-    AHEAD,
-    READY_TIMEOUT_S,
-    ROOT,
-    Logged,
-    Server,
-    assert_no_unhandled_errors,
-    free_port,
-    start_server,
-    stop_server,
-    unhandled_errors,
-)
+from tests.e2e.servers import AHEAD, Server
 from tests.speech import SAMPLE_RATE, SENTENCES, compose, require_tools, speak, write_wav
 
 # The audio budget and upload deadline that tests/e2e/test_audio_budget.py holds the server to:
@@ -92,15 +81,4 @@ def read_alone(server: Server, sentence_audio: dict[str, np.ndarray], audio_dir:
     return texts
 
 
-__all__ = [
-    "READY_TIMEOUT_S",
-    "ROOT",
-    "SAMPLE_RATE",
-    "Logged",
-    "Server",
-    "assert_no_unhandled_errors",
-    "free_port",
-    "start_server",
-    "stop_server",
-    "unhandled_errors",
-]
+__all__ = ["SAMPLE_RATE", "Server"]

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from tests.e2e.amplification import LIMIT_S, PeakRss, low_rate, one_hertz, post, tree_rss
-from tests.e2e.conftest import UPLOAD_TIMEOUT_S, Server
+from tests.e2e.conftest import UPLOAD_TIMEOUT_S
+from tests.e2e.servers import Server
 from tests.speech import SENTENCES, wer, write_wav
 
 pytestmark = pytest.mark.e2e

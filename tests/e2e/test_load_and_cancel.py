@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tests.e2e.amplification import PeakRss, tree_rss
-from tests.e2e.conftest import Server
+from tests.e2e.servers import Server
 from tests.speech import SENTENCES, wer, write_wav
 
 pytestmark = pytest.mark.e2e

@@ -19,7 +19,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.e2e.conftest import ROOT, Server, free_port
+from tests.e2e.servers import ROOT, Server, free_port
 from tests.speech import SAMPLE_RATE, SENTENCES, compose, speak, wer, write_wav
 
 pytestmark = pytest.mark.e2e

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.e2e.conftest import Server
+from tests.e2e.servers import Server
 from tests.e2e.test_page import (
     ARTIFACTS,
     UPLOAD_SENTENCES,

@@ -16,7 +16,7 @@ import pytest
 from openai import AsyncOpenAI
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.e2e.conftest import Server
+from tests.e2e.servers import Server
 from tests.speech import SAMPLE_RATE, SENTENCES, compose, speak, wer
 
 pytestmark = pytest.mark.e2e

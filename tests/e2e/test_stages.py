@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import Server
+from tests.e2e.servers import Server
 
 pytestmark = pytest.mark.e2e
 

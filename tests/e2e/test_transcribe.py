@@ -13,7 +13,7 @@ import openai
 import pytest
 from openai import OpenAI
 
-from tests.e2e.conftest import Server
+from tests.e2e.servers import Server
 from tests.speech import FOREIGN, SAMPLE_RATE, convert, speak, wer, write_wav
 
 pytestmark = pytest.mark.e2e

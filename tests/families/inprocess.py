@@ -30,7 +30,7 @@ from app.ops.logs import JSONFormatter, TextFormatter
 from app.state import Gateway, Runtime
 from config import Settings
 from models.interface import GenerationRequest, GenerationResult
-from tests.e2e.conftest import READY_TIMEOUT_S, assert_no_unhandled_errors, free_port
+from tests.e2e.servers import READY_TIMEOUT_S, assert_no_unhandled_errors, free_port
 
 log = logging.getLogger("tests.inprocess")
 # vLLM's logger prints through its own handler and does not propagate to the root logger.
