@@ -22,6 +22,10 @@ def engine_environment(settings: Settings, spec: ModelSpec | None = None) -> dic
         env["CUDA_VISIBLE_DEVICES"] = spec.visible_devices
     if settings.cpu_reserved_cores is not None:
         env["VLLM_CPU_NUM_OF_RESERVED_CPU"] = str(settings.cpu_reserved_cores)
+    if spec.distributed_executor_backend == "uni":
+        # vLLM's CPU platform turns `uni` back into `mp` (a worker process of its own) unless this is off.
+        # The async engine this gateway runs keeps its engine-core process either way.
+        env["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
     return env
 
 

@@ -120,7 +120,9 @@ class Settings(BaseSettings):
     data_parallel_rpc_port: int | None = Field(None, ge=1, le=65535)
     data_parallel_backend: Literal["mp", "ray"] | None = None
     distributed_executor_backend: Literal["mp", "ray", "uni", "external_launcher"] | None = Field(
-        None, description="`ray` to place the engine's workers on a Ray cluster (several nodes); unset: vLLM's choice."
+        None,
+        description="`ray` to place the engine's workers on a Ray cluster (several nodes); `uni` to run the model "
+        "in the engine core's process (on CPU too, where vLLM would turn it into `mp`); unset: vLLM's choice.",
     )
     visible_devices: str | None = Field(
         None,

@@ -106,15 +106,20 @@ def start_server(tmp: Path, extra_env: dict[str, str] | None = None) -> Server:
     return Server(f"http://127.0.0.1:{port}", process, log_path)
 
 
-def stop_server(server: Server, grace_s: float = 60) -> int | None:
-    if server.alive():
-        server.process.send_signal(signal.SIGTERM)
-        try:
-            server.process.wait(grace_s)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait()
+def await_exit(server: Server, grace_s: float = 60) -> int | None:
+    """The exit code of a server asked to stop (killed if it takes longer than `grace_s`)."""
+    try:
+        server.process.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
     return server.process.returncode
+
+
+# For the servers a module starts for itself: vLLM's one-process executor runs the model in the engine
+# core's process, without a worker process of its own to spawn (one start of torch and vLLM fewer: about
+# 10 s a start here). The session's server keeps vLLM's default layout, as users run it.
+ONE_PROCESS_ENGINE = {"SPEECH_GATEWAY_DISTRIBUTED_EXECUTOR_BACKEND": "uni"}
 
 
 # The session's server and the next module's: the most that were ever up at once.
@@ -142,6 +147,7 @@ class Ahead:
         self.plans: dict[str, Plan] = {}
         self.queue: list[str] = []
         self.running: dict[str, Started] = {}
+        self.stopping: list[Server] = []  # let go, exit not yet awaited
         self.folders: pytest.TempPathFactory | None = None
 
     def plan(self, fixture: str, env: Callable[[Path], dict[str, str]]) -> None:
@@ -163,7 +169,8 @@ class Ahead:
         return self.running[fixture]
 
     def served(self, fixture: str, folders: pytest.TempPathFactory) -> Iterator[Server]:
-        """A fixture's body: its server once ready; let go after its tests, and its log held to no unhandled error."""
+        """A fixture's body: its server once ready; let go after its tests, and its log (so far) held to no
+        unhandled error."""
         running = self.take(fixture, folders).server
         try:
             wait_ready(running)
@@ -173,16 +180,27 @@ class Ahead:
         assert_no_unhandled_errors(running)
 
     def release(self, fixture: str) -> None:
-        """Stop the fixture's server and start the next one planned."""
+        """Ask the fixture's server to stop and start the next one planned, without waiting for the exit
+        (vLLM's engine takes 5-8 s to go); `end` waits for it and reads its log to the end."""
         started = self.running.pop(fixture, None)
         if started is not None:
-            stop_server(started.server)
+            self._stop(started.server)
         self._fill()
 
     def end(self) -> None:
         for fixture in list(self.running):
-            stop_server(self.running.pop(fixture).server)
+            self._stop(self.running.pop(fixture).server)
         self.queue.clear()
+        stopped, self.stopping = self.stopping, []
+        for server in stopped:
+            await_exit(server)
+        for server in stopped:  # what their shutdowns logged
+            assert_no_unhandled_errors(server)
+
+    def _stop(self, server: Server) -> None:
+        if server.alive():
+            server.process.send_signal(signal.SIGTERM)
+        self.stopping.append(server)
 
     def _fill(self) -> None:
         while self.queue and len(self.running) < LIVE:

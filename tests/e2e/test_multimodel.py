@@ -19,7 +19,7 @@ import pytest
 import soundfile as sf
 
 from models.audio_chat import MAX_NEW_TOKENS
-from tests.e2e.servers import AHEAD, Server
+from tests.e2e.servers import AHEAD, ONE_PROCESS_ENGINE, Server
 from tests.families.reference import hf_greedy
 from tests.families.tiny import build_checkpoint
 from tests.speech import SENTENCES, require_tools, speak, wer, write_wav
@@ -50,6 +50,7 @@ def environment(folder: Path) -> dict[str, str]:
         # A Whisper clip's text may change when it shares a window with another request's clip;
         # this test is about models side by side, so each request reads its own windows.
         "SPEECH_GATEWAY_WINDOW_SHARING_WAIT_MS": "0",
+        **ONE_PROCESS_ENGINE,
     }
 
 

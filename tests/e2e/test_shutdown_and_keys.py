@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.servers import AHEAD, Server
+from tests.e2e.servers import AHEAD, ONE_PROCESS_ENGINE, Server
 from tests.speech import SENTENCES, compose, require_tools, wer, write_wav
 
 pytestmark = pytest.mark.e2e
@@ -26,6 +26,7 @@ ENV = {
     "SPEECH_GATEWAY_MODEL": "whisper-tiny.en",
     "SPEECH_GATEWAY_API_KEY": f"other-key,{KEY}",
     "SPEECH_GATEWAY_SHUTDOWN_GRACE_S": "60",
+    **ONE_PROCESS_ENGINE,
 }
 AHEAD.plan("tiny", lambda folder: ENV)
 
@@ -67,6 +68,14 @@ def test_start_up_log_holds_no_weight_cast_notes(tiny: Server) -> None:
     log = tiny.log_path.read_text(errors="replace")
     assert "starting vLLM engine" in log
     assert "Attempted to load weight" not in log
+
+
+def test_the_one_process_executor_holds_on_cpu(tiny: Server) -> None:
+    # vLLM's CPU platform turns `uni` into `mp` unless the gateway switches its multiprocessing off for the
+    # engine; then the model runs in the engine core's process and no worker process prints.
+    log = tiny.log_path.read_text(errors="replace")
+    assert "(EngineCore pid=" in log
+    assert "(Worker pid=" not in log and "VllmWorker" not in log
 
 
 def test_english_only_model_refuses_translation_and_other_languages(

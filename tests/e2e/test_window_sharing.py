@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.servers import AHEAD
+from tests.e2e.servers import AHEAD, ONE_PROCESS_ENGINE
 from tests.speech import MORE_SENTENCES, SENTENCES, normalise, speak, wer, write_wav
 
 pytestmark = pytest.mark.e2e
@@ -41,7 +41,7 @@ def clips(audio_dir: Path) -> list[Path]:
     return [write_wav(audio_dir / f"clip-{i}.wav", speak(s)) for i, s in enumerate(SIXTY_FOUR)]
 
 
-AHEAD.plan("sharing", lambda folder: {"SPEECH_GATEWAY_WINDOW_SHARING_WAIT_MS": "500"})
+AHEAD.plan("sharing", lambda folder: {"SPEECH_GATEWAY_WINDOW_SHARING_WAIT_MS": "500", **ONE_PROCESS_ENGINE})
 
 
 @pytest.fixture(scope="module")

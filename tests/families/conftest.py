@@ -31,8 +31,16 @@ TINY_KV_SHARE = 0.05
 
 
 def engine_settings(**overrides: object) -> Settings:
+    """Float32 as transformers runs the reference; eager, a tiny KV share, and vLLM's one-process executor
+    (the model in the engine core's process: no worker process to spawn, about 10 s less a start)."""
     return load_settings(
-        {}, dtype="float32", enforce_eager=True, max_model_len=2048, gpu_memory_utilization=TINY_KV_SHARE, **overrides
+        {},
+        dtype="float32",
+        enforce_eager=True,
+        max_model_len=2048,
+        gpu_memory_utilization=TINY_KV_SHARE,
+        distributed_executor_backend="uni",
+        **overrides,
     )
 
 

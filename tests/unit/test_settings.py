@@ -69,6 +69,14 @@ def test_the_cpu_engine_gets_every_core_by_default() -> None:
     assert engine_environment(one) == {"VLLM_CPU_NUM_OF_RESERVED_CPU": "1"}
 
 
+def test_the_one_process_executor_is_not_turned_back_into_a_worker_process() -> None:
+    from config import engine_environment
+
+    uni = load_settings({"SPEECH_GATEWAY_DISTRIBUTED_EXECUTOR_BACKEND": "uni"})
+    assert engine_environment(uni)["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"
+    assert "VLLM_ENABLE_V1_MULTIPROCESSING" not in engine_environment(load_settings({}))
+
+
 def test_the_otlp_endpoint_comes_from_the_standard_variable_unless_ours_names_one() -> None:
     assert load_settings({}).otel_endpoint is None
     assert load_settings({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel:4318"}).otel_endpoint == "http://otel:4318"
