@@ -119,7 +119,13 @@ def engine_args(
     return AsyncEngineArgs(**kwargs)
 
 
+# Sampling (temperature above 0: a model's fallback, or the client's own) draws from a generator of the
+# request's own, seeded: vLLM's shared one would make an answer depend on what else sampled before it.
+SAMPLING_SEED = 0
+
+
 def sampling_params(request: GenerationRequest, stream: bool = False) -> SamplingParams:
+    seed = request.seed if request.seed is not None or request.temperature == 0 else SAMPLING_SEED
     extra = {"logits_rule": [request.logits_rule[0], dict(request.logits_rule[1])]} if request.logits_rule else None
     token_ids = list(request.logprob_token_ids) if request.logprob_token_ids else None
     return SamplingParams(
@@ -132,7 +138,7 @@ def sampling_params(request: GenerationRequest, stream: bool = False) -> Samplin
         allowed_token_ids=list(request.allowed_token_ids) if request.allowed_token_ids else None,
         repetition_penalty=request.repetition_penalty,
         extra_args=extra,
-        seed=request.seed,
+        seed=seed,
         skip_special_tokens=False,
         detokenize=False,
         output_kind=RequestOutputKind.CUMULATIVE if stream else RequestOutputKind.FINAL_ONLY,

@@ -141,3 +141,15 @@ def test_bad_input_with_the_real_engine(client: OpenAI, http: httpx.Client, audi
     # The server still serves correctly afterwards.
     assert http.get("/ready").status_code == 200
     assert client.models.list().data[0].id == "whisper-base"
+
+
+def test_a_sampled_reading_is_the_same_each_time(client: OpenAI, speech_wav: Path) -> None:
+    # At temperature 1 each token is drawn; the draws come from a generator of the request's own, seeded,
+    # so the same request reads the same (with vLLM's shared generator, the draws depended on earlier ones).
+    texts = set()
+    for _ in range(3):
+        with speech_wav.open("rb") as f:
+            texts.add(
+                client.audio.transcriptions.create(model="whisper-1", file=f, language="en", temperature=1.0).text
+            )
+    assert len(texts) == 1, texts
