@@ -1,5 +1,5 @@
-"""Sampling draws from a generator of the request's own: an answer read at a temperature above 0 is the
-same alone and beside other requests, and the same each time it is asked for."""
+"""Sampling draws from a seeded generator of the request's own: a reading at a temperature above 0 draws the
+same each time it is asked for, whatever other requests drew before it."""
 
 from __future__ import annotations
 
